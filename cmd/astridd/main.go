@@ -1,0 +1,21 @@
+// Command astridd is the Astrid daemon.
+//
+// All the work happens in package daemon; this main only wires the process
+// signals and exit code.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/astrid-runtime/astrid/internal/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := daemon.Main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
