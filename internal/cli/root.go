@@ -96,9 +96,9 @@ func newRootCmd(env *Env) *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			switch env.format {
-			case "pretty", "json":
+			case "pretty", "json", "toml":
 			default:
-				return fmt.Errorf("--format %q: must be pretty or json", env.format)
+				return fmt.Errorf("--format %q: must be pretty or json (config show also takes toml)", env.format)
 			}
 			level := slog.LevelWarn
 			switch {
