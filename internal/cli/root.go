@@ -116,6 +116,8 @@ func newRootCmd(env *Env) *cobra.Command {
 	root.PersistentFlags().CountVarP(&env.verbose, "verbose", "v", "more log output (-v info, -vv debug)")
 	root.AddCommand(
 		newChatCmd(env),
+		newKeysCmd(env),
+		newDoctorCmd(env),
 	)
 	return root
 }

@@ -202,7 +202,7 @@ func decode(b []byte) (*Key, error) {
 	}
 	created, err := time.Parse(time.RFC3339, blk.Headers["Created"])
 	if err != nil {
-		return nil, fmt.Errorf("Created header: %w", err)
+		return nil, fmt.Errorf("PEM header Created: %w", err)
 	}
 	return &Key{Private: priv, Created: created}, nil
 }

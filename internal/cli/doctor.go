@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/astrid-runtime/astrid/internal/home"
+	"github.com/astrid-runtime/astrid/internal/keys"
+	"github.com/astrid-runtime/astrid/internal/store"
+)
+
+// Check statuses, from best to worst.
+const (
+	statusOK   = "ok"
+	statusWarn = "warn"
+	statusFail = "fail"
+)
+
+// checkResult is one line of `astrid doctor`.
+type checkResult struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+func newDoctorCmd(env *Env) *cobra.Command {
+	var workspace string
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check configuration, keys, the state store, the sandbox and the model provider",
+		Long: "Check configuration, keys, the state store, the sandbox and the model provider.\n" +
+			"Exits 1 when any check fails; warnings do not fail.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workspace == "" {
+				workspace = env.Dir
+			}
+			results := runDoctor(cmd.Context(), env, workspace)
+			failed := false
+			for _, r := range results {
+				failed = failed || r.Status == statusFail
+			}
+			if env.jsonOutput() {
+				if err := printJSON(env.Stdout, results); err != nil {
+					return err
+				}
+			} else {
+				rows := [][]string{{"CHECK", "STATUS", "DETAIL"}}
+				for _, r := range results {
+					rows = append(rows, []string{r.Name, r.Status, r.Detail})
+				}
+				if err := table(env.Stdout, rows); err != nil {
+					return err
+				}
+			}
+			if failed {
+				return &ExitError{Code: 1, Err: errors.New("some checks failed")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&workspace, "workspace", "", "workspace directory (default: the current directory)")
+	return cmd
+}
+
+func runDoctor(ctx context.Context, env *Env, workspace string) []checkResult {
+	h, err := env.home()
+	if err != nil {
+		return []checkResult{{"home", statusFail, err.Error()}}
+	}
+	results := []checkResult{checkHome(h)}
+	results = append(results, checkKeys(h)...)
+	results = append(results, checkStore(ctx, h), checkLandlock())
+	return results
+}
+
+func checkHome(h home.Dir) checkResult {
+	if _, err := os.Lstat(h.Path()); errors.Is(err, os.ErrNotExist) {
+		return checkResult{"home", statusWarn, h.Path() + " does not exist yet (created on first use)"}
+	}
+	if err := h.Ensure(); err != nil {
+		return checkResult{"home", statusFail, err.Error()}
+	}
+	return checkResult{"home", statusOK, h.Path()}
+}
+
+func checkKeys(h home.Dir) []checkResult {
+	d := keys.Dir(h.KeysDir())
+	var out []checkResult
+	for _, name := range []string{keys.Runtime, keys.User} {
+		r := checkResult{Name: name + " key"}
+		k, err := d.Load(name)
+		switch {
+		case errors.Is(err, keys.ErrNotFound) && name == keys.Runtime:
+			r.Status, r.Detail = statusWarn, "missing; generated on first use (or run `astrid keys generate`)"
+		case errors.Is(err, keys.ErrNotFound):
+			r.Status, r.Detail = statusWarn, "missing; run `astrid keys generate`"
+		case err != nil:
+			r.Status, r.Detail = statusFail, err.Error()
+		default:
+			r.Status, r.Detail = statusOK, k.Fingerprint()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func checkStore(ctx context.Context, h home.Dir) checkResult {
+	r := checkResult{Name: "store"}
+	if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
+		r.Status, r.Detail = statusWarn, h.StateDB()+" does not exist yet (created on first use)"
+		return r
+	}
+	// Doctor only looks: a read-only open neither creates nor migrates.
+	db, err := store.Open(ctx, h.StateDB(), store.Options{ReadOnly: true})
+	if err != nil {
+		r.Status, r.Detail = statusFail, err.Error()
+		return r
+	}
+	defer db.Close()
+	problems, err := db.Check(ctx)
+	if err != nil {
+		r.Status, r.Detail = statusFail, "integrity check: "+err.Error()
+		return r
+	}
+	if len(problems) > 0 {
+		r.Status, r.Detail = statusFail, "integrity check: "+strings.Join(problems, "; ")
+		return r
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		r.Status, r.Detail = statusFail, err.Error()
+		return r
+	}
+	r.Status, r.Detail = statusOK, fmt.Sprintf("%s (schema %d, integrity ok)", h.StateDB(), v)
+	return r
+}
+
+// checkLandlock reports the kernel's Landlock ABI. NOTE: go-landlock's
+// BestEffort mode degrades silently; Astrid instead says loudly when the
+// sandbox is unavailable, and then asks for approval of every command.
+func checkLandlock() checkResult {
+	// The raw syscall keeps the CLI free of go-landlock's thread machinery.
+	r1, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	abi := int(r1)
+	var err error
+	if errno != 0 {
+		err = errno
+	}
+	if err != nil || abi < 1 {
+		detail := "unavailable"
+		if err != nil {
+			detail += ": " + err.Error()
+		}
+		return checkResult{"landlock", statusWarn, detail + "; every shell command will need approval"}
+	}
+	return checkResult{"landlock", statusOK, fmt.Sprintf("ABI version %d", abi)}
+}
