@@ -1,0 +1,161 @@
+// Package security defines what an agent may propose (an Action) and the
+// one gate every action passes, Interceptor.Intercept.
+package security
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Kind is what an action does.
+type Kind string
+
+// The kinds of action.
+const (
+	FileRead    Kind = "file_read"
+	FileWrite   Kind = "file_write"
+	FileDelete  Kind = "file_delete"
+	FileList    Kind = "file_list"
+	Execute     Kind = "execute"
+	Network     Kind = "network"
+	MCPTool     Kind = "mcp_tool"
+	Capsule     Kind = "capsule"
+	SubAgent    Kind = "subagent"
+	GrantCap    Kind = "capability_grant"
+	Transaction Kind = "transaction"
+)
+
+// Kinds lists every kind, for validation and tests.
+var Kinds = []Kind{FileRead, FileWrite, FileDelete, FileList, Execute, Network, MCPTool, Capsule, SubAgent, GrantCap, Transaction}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, x := range Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Permission is the capability-token permission an action of this kind
+// needs.
+func (k Kind) Permission() string {
+	switch k {
+	case FileRead:
+		return "read"
+	case FileWrite:
+		return "write"
+	case FileDelete:
+		return "delete"
+	case FileList:
+		return "list"
+	case Execute:
+		return "execute"
+	case SubAgent, GrantCap:
+		return "create"
+	default: // network, MCP, capsule, transaction
+		return "invoke"
+	}
+}
+
+// Risk orders how much harm an action could do.
+type Risk int
+
+// Risk levels.
+const (
+	Low Risk = iota + 1
+	Medium
+	High
+	Critical
+)
+
+func (r Risk) String() string {
+	switch r {
+	case Low:
+		return "low"
+	case Medium:
+		return "medium"
+	case High:
+		return "high"
+	case Critical:
+		return "critical"
+	}
+	return "unknown(" + strconv.Itoa(int(r)) + ")"
+}
+
+// BaseRisk is the risk of a kind before context raises it.
+func (k Kind) BaseRisk() Risk {
+	switch k {
+	case FileRead, FileList:
+		return Low
+	case FileWrite, MCPTool, Capsule, SubAgent:
+		return Medium
+	case FileDelete, Execute, Network:
+		return High
+	case GrantCap, Transaction:
+		return Critical
+	}
+	return Critical
+}
+
+// Resource URIs name what an action touches. They are canonical: built
+// only from resolved paths and normalised hosts, so that the same thing has
+// one name in tokens, allowances and the audit log.
+
+// FileURI names a canonical absolute path: file:///abs/path.
+func FileURI(canonical string) (string, error) {
+	if !filepath.IsAbs(canonical) || filepath.Clean(canonical) != canonical {
+		return "", fmt.Errorf("file resource %q is not a canonical absolute path", canonical)
+	}
+	return "file://" + canonical, nil
+}
+
+// ExecURI names a command line: exec://<command line>. The line is kept as
+// written (policy has parsed it); only surrounding space is trimmed.
+func ExecURI(line string) string { return "exec://" + strings.TrimSpace(line) }
+
+// NetURI names a host and port: net://host:port (host lowercased).
+func NetURI(host string, port int) (string, error) {
+	if port <= 0 || port > 65535 {
+		return "", fmt.Errorf("network resource: invalid port %d", port)
+	}
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "" || strings.ContainsAny(h, "/@ ") {
+		return "", fmt.Errorf("network resource: invalid host %q", host)
+	}
+	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
+		h = "[" + h + "]"
+	}
+	return "net://" + h + ":" + strconv.Itoa(port), nil
+}
+
+// MCPURI names a tool of an MCP server: mcp://server/tool.
+func MCPURI(server, tool string) (string, error) {
+	if !validSegment(server) || !validSegment(tool) {
+		return "", fmt.Errorf("mcp resource: invalid server %q or tool %q", server, tool)
+	}
+	return "mcp://" + server + "/" + tool, nil
+}
+
+// CapsuleURI names a capability of a capsule: capsule://id/capability.
+func CapsuleURI(id, capability string) (string, error) {
+	if !validSegment(id) || !validSegment(capability) {
+		return "", fmt.Errorf("capsule resource: invalid id %q or capability %q", id, capability)
+	}
+	return "capsule://" + id + "/" + capability, nil
+}
+
+func validSegment(s string) bool {
+	if s == "" || len(s) > 256 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '*' || r == '?' || r == '[' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
