@@ -21,7 +21,8 @@
 // collected, not just the first: unknown keys, wrong types, values out of
 // range or malformed (enums, globs, URLs, host patterns, addresses, keys,
 // hashes), and cross-field rules on the merged result (a stdio server needs
-// a command, per_action_max_usd ≤ session_max_usd, ...). Load returns them
+// a command and no url, a streamable-http server a url and no command;
+// limits below). Load returns them
 // as Errors, a list of *FieldError{File, Line, Col, Key, Msg} printed as
 // "file:line:col: key: message". Integers are accepted where a float is
 // expected; nan and inf are not.
@@ -96,6 +97,12 @@
 //	  hooks.enabled, hooks.allow_workspace_hooks, logging.*, gateway.*,
 //	  sessions.*, telegram.*, discord.*, retry.initial_backoff_ms,
 //	  retry.max_backoff_ms, capsules.allow_unhashed.
+//
+// Some limits bound others: budget.per_action_max_usd ≤ session_max_usd,
+// runtime.max_context_tokens ≤ model.context_window, retry.initial_backoff_ms
+// ≤ max_backoff_ms. Among the system, user and env layers a violation is an
+// error; when the workspace lowers the upper limit below the lower one, the
+// lower one is capped to it (a further tightening, with workspace origin).
 //
 // When in doubt a key is not settable by the workspace. The fields table in
 // fields.go is the single source of these rules; TestWorkspaceRules pins

@@ -68,9 +68,16 @@ func (es Errors) Unwrap() []error {
 type errorList struct {
 	files []string
 	errs  Errors
+	// bad holds the keys that had an error, so cross-field checks can skip
+	// them instead of piling a second error on the first.
+	bad map[string]bool
 }
 
 func (l *errorList) add(file string, pos Pos, key, format string, args ...any) {
+	if l.bad == nil {
+		l.bad = map[string]bool{}
+	}
+	l.bad[key] = true
 	l.errs = append(l.errs, &FieldError{File: file, Line: pos.Line, Col: pos.Col, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 

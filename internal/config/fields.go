@@ -83,15 +83,15 @@ var fields = map[string]field{
 	"runtime.keep_recent_count":   {check: intIn(0, 10_000), ws: wsDeny},
 	"runtime.max_turn_iterations": {check: intIn(1, 10_000), ws: wsLower},
 
-	"security.approval_timeout_secs":                {check: intIn(1, 7*24*3600), ws: wsLower},
-	"security.allow_always_ttl_secs":                {check: intIn(1, 366*24*3600), ws: wsLower},
-	"security.token_clock_skew_secs":                {check: intIn(0, 3600), ws: wsLower},
-	"security.policy.blocked_commands":              {check: strList(commandPattern), ws: wsUnion},
-	"security.policy.denied_paths":                  {check: strList(pathGlob(true)), ws: wsUnion},
-	"security.policy.denied_hosts":                  {check: strList(hostPattern), ws: wsUnion},
-	"security.policy.allowed_hosts":                 {check: strList(hostPattern), ws: wsSubset},
-	"security.policy.max_argument_size":             {check: intIn(1, 1<<30), ws: wsLower},
-	"security.policy.require_approval_for_delete":   {check: anyBool, ws: wsTrueOnly},
+	"security.approval_timeout_secs":               {check: intIn(1, 7*24*3600), ws: wsLower},
+	"security.allow_always_ttl_secs":               {check: intIn(1, 366*24*3600), ws: wsLower},
+	"security.token_clock_skew_secs":               {check: intIn(0, 3600), ws: wsLower},
+	"security.policy.blocked_commands":             {check: strList(commandPattern), ws: wsUnion},
+	"security.policy.denied_paths":                 {check: strList(pathGlob(true)), ws: wsUnion},
+	"security.policy.denied_hosts":                 {check: strList(hostPattern), ws: wsUnion},
+	"security.policy.allowed_hosts":                {check: strList(hostPattern), ws: wsSubset},
+	"security.policy.max_argument_size":            {check: intIn(1, 1<<30), ws: wsLower},
+	"security.policy.require_approval_for_delete":  {check: anyBool, ws: wsTrueOnly},
 	"security.policy.require_approval_for_network": {check: anyBool, ws: wsTrueOnly},
 
 	"budget.session_max_usd":    {check: floatPositive(1_000_000), ws: wsLower},
@@ -405,6 +405,9 @@ func pathGlob(absolute bool) func(string) error {
 // hostPattern accepts "host", "*.domain", an IP, each optionally with
 // ":port" (IPv6 with a port in brackets).
 func hostPattern(s string) error {
+	if strings.ContainsAny(s, "/@ \t\r\n\x00") {
+		return errors.New("not host or host:port")
+	}
 	host, port := s, ""
 	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		h, p, err := net.SplitHostPort(s)
@@ -427,7 +430,8 @@ func hostPattern(s string) error {
 		return errors.New("not a host name")
 	}
 	for _, label := range strings.Split(name, ".") {
-		if label == "" || len(label) > 63 || !isBareKey(label) || strings.Contains(label, "_") {
+		if label == "" || len(label) > 63 || !isBareKey(label) || strings.Contains(label, "_") ||
+			label[0] == '-' || label[len(label)-1] == '-' {
 			return errors.New("not a host name (letters, digits, '-' and an optional leading '*.')")
 		}
 	}
@@ -520,7 +524,11 @@ func fmtFloat(f float64) string {
 	case math.IsInf(f, -1):
 		return "-inf"
 	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
+	format := byte('f')
+	if math.Abs(f) >= 1e21 {
+		format = 'g'
+	}
+	s := strconv.FormatFloat(f, format, -1, 64)
 	if !strings.ContainsAny(s, ".eE") {
 		s += ".0"
 	}

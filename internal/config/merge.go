@@ -88,14 +88,16 @@ func resolve(sources []source, getenv func(string) string) (*Resolved, error) {
 	}
 	// The environment fills what no file set.
 	fillFromEnv(merged, getenv, errs)
+	checkLimits(merged, errs)
 	// The workspace can only tighten the result.
 	for i, doc := range docs {
 		if doc != nil && sources[i].layer == LayerWorkspace {
 			applyWorkspace(merged, doc, errs)
+			clampLimits(merged)
 		}
 	}
 	fillServerDefaults(merged)
-	crossCheck(merged, errs)
+	checkServers(merged, errs)
 	if all := errs.sorted(); len(all) > 0 {
 		return nil, all
 	}
@@ -169,30 +171,55 @@ func fillServerDefaults(merged map[string]*entry) {
 	}
 }
 
-// crossCheck validates rules that involve more than one key. Each error is
-// reported at the first key it names.
-func crossCheck(merged map[string]*entry, errs *errorList) {
-	get := func(key string) *entry { return merged[key] }
+// checkLimits validates the rules between limits of the system, user and
+// env layers. Each error is reported at the first key it names; keys that
+// already have an error are skipped.
+func checkLimits(merged map[string]*entry, errs *errorList) {
+	get := func(key string) *entry {
+		if errs.bad[key] {
+			return nil
+		}
+		return merged[key]
+	}
 	report := func(e *entry, format string, args ...any) {
 		errs.add(e.file, e.pos, e.key, format, args...)
 	}
-	num := func(e *entry) float64 {
-		switch v := e.val.(type) {
-		case int64:
-			return float64(v)
-		case float64:
-			return v
+	for _, p := range limitPairs {
+		lo, hi := get(p.lower), get(p.upper)
+		if lo != nil && hi != nil && number(lo.val) > number(hi.val) {
+			report(lo, "%s is higher than %s %s", formatValue(lo.val), p.upper, formatValue(hi.val))
 		}
-		return 0
 	}
-	if a, s := get("budget.per_action_max_usd"), get("budget.session_max_usd"); a != nil && s != nil && num(a) > num(s) {
-		report(a, "%s is higher than budget.session_max_usd %s", fmtFloat(num(a)), fmtFloat(num(s)))
+}
+
+// limitPairs are keys whose value must not exceed another's.
+var limitPairs = []struct{ lower, upper string }{
+	{"budget.per_action_max_usd", "budget.session_max_usd"},
+	{"runtime.max_context_tokens", "model.context_window"},
+	{"retry.initial_backoff_ms", "retry.max_backoff_ms"},
+}
+
+// clampLimits lowers the first key of each limit pair to the second when
+// the workspace layer lowered the second below it: lowering the session
+// budget also caps the per-action budget. It only ever lowers a value, and
+// the origin of a lowered value is the workspace.
+func clampLimits(merged map[string]*entry) {
+	for _, p := range limitPairs {
+		lo, hi := merged[p.lower], merged[p.upper]
+		if lo == nil || hi == nil || hi.layer != LayerWorkspace || number(lo.val) <= number(hi.val) {
+			continue
+		}
+		c := withVal(lo, hi.val)
+		c.layer, c.file, c.pos = hi.layer, hi.file, hi.pos
+		merged[p.lower] = c
 	}
-	if c, w := get("runtime.max_context_tokens"), get("model.context_window"); c != nil && w != nil && num(c) > num(w) {
-		report(c, "%d is larger than model.context_window %d", int64(num(c)), int64(num(w)))
-	}
-	if i, m := get("retry.initial_backoff_ms"), get("retry.max_backoff_ms"); i != nil && m != nil && num(i) > num(m) {
-		report(i, "%d is larger than retry.max_backoff_ms %d", int64(num(i)), int64(num(m)))
+}
+
+// checkServers validates each MCP server's transport against its command
+// and url, skipping servers that already have an error.
+func checkServers(merged map[string]*entry, errs *errorList) {
+	report := func(e *entry, format string, args ...any) {
+		errs.add(e.file, e.pos, e.key, format, args...)
 	}
 	for _, k := range sortedKeys(merged) {
 		t := merged[k]
@@ -200,6 +227,9 @@ func crossCheck(merged map[string]*entry, errs *errorList) {
 			continue
 		}
 		prefix := joinKey(t.path[:2])
+		if slices.ContainsFunc(sortedKeys(errs.bad), func(k string) bool { return k == prefix || strings.HasPrefix(k, prefix+".") }) {
+			continue
+		}
 		cmd, _ := merged[prefix+".command"].val.(string)
 		u, _ := merged[prefix+".url"].val.(string)
 		switch t.val {
