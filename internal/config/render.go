@@ -89,7 +89,7 @@ func (r *tomlWriter) section(path []string, v reflect.Value) {
 			continue
 		}
 		name := tagName(v.Type().Field(i))
-		line := joinKey([]string{name}) + " = " + formatValue(f.Interface())
+		line := joinKey([]string{name}) + " = " + formatFileValue(f.Interface())
 		if r.origin != nil {
 			if o := r.origin(joinKey(append(path[:len(path):len(path)], name))); o != "" {
 				line += "  # " + o
@@ -110,11 +110,21 @@ func sortedMapKeys(v reflect.Value) []string {
 	return sortedKeys(m)
 }
 
-// formatValue renders a leaf value as TOML.
-func formatValue(v any) string {
+// formatValue renders a leaf value as TOML, for messages.
+func formatValue(v any) string { return formatValueEsc(v, false) }
+
+// formatFileValue renders a leaf value as TOML for a config file: a "$" in
+// a string is written "$$" so that loading the file gives the same value.
+func formatFileValue(v any) string { return formatValueEsc(v, true) }
+
+func formatValueEsc(v any, dollars bool) string {
+	q := quoteString
+	if dollars {
+		q = func(s string) string { return quoteString(strings.ReplaceAll(s, "$", "$$")) }
+	}
 	switch x := v.(type) {
 	case string:
-		return quoteString(x)
+		return q(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
@@ -124,7 +134,7 @@ func formatValue(v any) string {
 	case []string:
 		parts := make([]string, len(x))
 		for i, s := range x {
-			parts[i] = quoteString(s)
+			parts[i] = q(s)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case []int64:
@@ -139,7 +149,7 @@ func formatValue(v any) string {
 		}
 		parts := make([]string, 0, len(x))
 		for _, k := range sortedKeys(x) {
-			parts = append(parts, joinKey([]string{k})+" = "+quoteString(x[k]))
+			parts = append(parts, joinKey([]string{k})+" = "+q(x[k]))
 		}
 		return "{ " + strings.Join(parts, ", ") + " }"
 	}

@@ -62,7 +62,7 @@ func templateSection(b *bytes.Buffer, path []string, v reflect.Value) {
 		if fd.ws == wsUnion {
 			val = []string{} // entries are added to the base, so start empty
 		}
-		lines = append(lines, fmt.Sprintf("# %s = %s  # %s", tagName(f), formatValue(val), ruleHint(fd)))
+		lines = append(lines, fmt.Sprintf("# %s = %s  # %s", tagName(f), formatFileValue(val), ruleHint(fd)))
 	}
 	if len(lines) > 0 {
 		fmt.Fprintf(b, "\n[%s]\n%s\n", joinKey(path), strings.Join(lines, "\n"))
