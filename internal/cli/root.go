@@ -32,6 +32,9 @@ type Env struct {
 	// Dir is the working directory, the default workspace.
 	Dir string
 
+	// systemConfigFile overrides config.DefaultSystemFile; tests set it.
+	systemConfigFile string
+
 	// Set from global flags while a command runs.
 	format  string
 	verbose int
@@ -116,6 +119,8 @@ func newRootCmd(env *Env) *cobra.Command {
 	root.PersistentFlags().CountVarP(&env.verbose, "verbose", "v", "more log output (-v info, -vv debug)")
 	root.AddCommand(
 		newChatCmd(env),
+		newConfigCmd(env),
+		newInitCmd(env),
 	)
 	return root
 }

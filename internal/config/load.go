@@ -90,12 +90,29 @@ func (r *Resolved) LayerPath(l Layer) string {
 	return ""
 }
 
-// Load reads the layers named by opts, merges and validates them. When the
-// configuration is invalid it returns a nil *Resolved and an Errors listing
-// every problem found; other errors (an unreadable file) are reported the
-// same way, as a FieldError naming the file. A missing system, user or
-// workspace file is not an error.
-func Load(opts LoadOptions) (*Resolved, error) {
+// Paths lists the layers Load would read for opts, in order, with whether
+// each file exists. It reads no file, so it works when the configuration
+// is invalid.
+func Paths(opts LoadOptions) ([]LayerInfo, error) {
+	files, err := layerFiles(opts)
+	if err != nil {
+		return nil, err
+	}
+	out := []LayerInfo{{Name: LayerDefault, Path: defaultsFile, Exists: true}}
+	for _, f := range files {
+		_, err := os.Stat(f.path)
+		out = append(out, LayerInfo{Name: f.layer, Path: f.path, Exists: err == nil})
+	}
+	return out, nil
+}
+
+type layerFile struct {
+	layer Layer
+	path  string
+}
+
+// layerFiles names the system, user and (when set) workspace files.
+func layerFiles(opts LoadOptions) ([]layerFile, error) {
 	if opts.Home == "" {
 		return nil, errors.New("config: LoadOptions.Home is required")
 	}
@@ -103,23 +120,35 @@ func Load(opts LoadOptions) (*Resolved, error) {
 	if system == "" {
 		system = DefaultSystemFile
 	}
-	sources := []source{{layer: LayerDefault, file: defaultsFile, data: defaultsTOML, exists: true}}
-	var readErrs errorList
-	add := func(l Layer, path string) {
-		data, exists, err := readLayer(path)
-		if err != nil {
-			readErrs.add(path, Pos{}, "", "%v", err)
-		}
-		sources = append(sources, source{layer: l, file: path, data: data, exists: exists && err == nil})
-	}
-	add(LayerSystem, system)
-	add(LayerUser, opts.Home.ConfigFile())
+	files := []layerFile{{LayerSystem, system}, {LayerUser, opts.Home.ConfigFile()}}
 	if opts.Workspace != "" {
 		ws, err := filepath.Abs(opts.Workspace)
 		if err != nil {
 			return nil, fmt.Errorf("config: workspace %q: %w", opts.Workspace, err)
 		}
-		add(LayerWorkspace, WorkspaceFile(ws))
+		files = append(files, layerFile{LayerWorkspace, WorkspaceFile(ws)})
+	}
+	return files, nil
+}
+
+// Load reads the layers named by opts, merges and validates them. When the
+// configuration is invalid it returns a nil *Resolved and an Errors listing
+// every problem found; other errors (an unreadable file) are reported the
+// same way, as a FieldError naming the file. A missing system, user or
+// workspace file is not an error.
+func Load(opts LoadOptions) (*Resolved, error) {
+	files, err := layerFiles(opts)
+	if err != nil {
+		return nil, err
+	}
+	sources := []source{{layer: LayerDefault, file: defaultsFile, data: defaultsTOML, exists: true}}
+	var readErrs errorList
+	for _, f := range files {
+		data, exists, err := readLayer(f.path)
+		if err != nil {
+			readErrs.add(f.path, Pos{}, "", "%v", err)
+		}
+		sources = append(sources, source{layer: f.layer, file: f.path, data: data, exists: exists && err == nil})
 	}
 	res, err := resolve(sources, opts.Getenv)
 	if len(readErrs.errs) > 0 {

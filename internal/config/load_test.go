@@ -95,3 +95,22 @@ func TestLoadUnreadableLayerIsAnError(t *testing.T) {
 		t.Error("Load without Home succeeded")
 	}
 }
+
+func TestPaths(t *testing.T) {
+	dir := t.TempDir()
+	h := home.Dir(filepath.Join(dir, "home"))
+	writeFile(t, h.ConfigFile(), "not toml at all [\n")
+	got, err := Paths(LoadOptions{Home: h, Workspace: filepath.Join(dir, "ws"), SystemFile: filepath.Join(dir, "sys.toml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []LayerInfo{
+		{Name: LayerDefault, Path: defaultsFile, Exists: true},
+		{Name: LayerSystem, Path: filepath.Join(dir, "sys.toml")},
+		{Name: LayerUser, Path: h.ConfigFile(), Exists: true},
+		{Name: LayerWorkspace, Path: filepath.Join(dir, "ws", ".astrid", "config.toml")},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -37,12 +37,16 @@ func (c *Config) Redacted() *Config {
 	return &out
 }
 
+// maskedSuffix ends a masked value; masking is idempotent, so `config show`
+// output loaded again shows the same thing.
+const maskedSuffix = "…(masked)"
+
 func mask(s string) string {
 	switch {
-	case s == "":
-		return ""
+	case s == "", s == "********", strings.HasSuffix(s, maskedSuffix):
+		return s
 	case len(s) >= 16:
-		return s[:4] + "…(masked)"
+		return s[:4] + maskedSuffix
 	default:
 		return "********"
 	}

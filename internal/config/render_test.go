@@ -73,6 +73,9 @@ func TestRedacted(t *testing.T) {
 			t.Errorf("redacted output contains %q", secret)
 		}
 	}
+	if diff := cmp.Diff(r, r.Redacted()); diff != "" {
+		t.Errorf("masking is not idempotent:\n%s", diff)
+	}
 	if empty := defaultConfig(t).Redacted(); empty.Model.APIKey != "" {
 		t.Errorf("empty key masked as %q", empty.Model.APIKey)
 	}
