@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
 	"github.com/astrid-runtime/astrid/internal/store"
@@ -75,9 +78,89 @@ func runDoctor(ctx context.Context, env *Env, workspace string) []checkResult {
 		return []checkResult{{"home", statusFail, err.Error()}}
 	}
 	results := []checkResult{checkHome(h)}
+	cfgResult, cfg := checkConfig(env, workspace)
+	results = append(results, cfgResult)
 	results = append(results, checkKeys(h)...)
 	results = append(results, checkStore(ctx, h), checkLandlock())
+	if cfg != nil {
+		results = append(results, checkProvider(ctx, cfg))
+	}
 	return results
+}
+
+func checkConfig(env *Env, workspace string) (checkResult, *config.Config) {
+	r := checkResult{Name: "config"}
+	opts, err := env.loadOptions(workspace)
+	if err != nil {
+		r.Status, r.Detail = statusFail, err.Error()
+		return r, nil
+	}
+	res, err := config.Load(opts)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) && len(errs) > 1 {
+			r.Status, r.Detail = statusFail, fmt.Sprintf("%d errors, first: %v (run `astrid config validate`)", len(errs), errs[0])
+		} else {
+			r.Status, r.Detail = statusFail, err.Error()
+		}
+		return r, nil
+	}
+	var present []string
+	for _, l := range res.Layers {
+		if l.Exists {
+			present = append(present, string(l.Name))
+		}
+	}
+	r.Status, r.Detail = statusOK, "valid; layers: defaults"
+	if len(present) > 0 {
+		r.Detail += ", " + strings.Join(present, ", ")
+	}
+	return r, res.Config
+}
+
+// providerURLs are the default API endpoints, used only to test
+// reachability when a provider is configured.
+var providerURLs = map[string]string{
+	"anthropic": "https://api.anthropic.com",
+	"claude":    "https://api.anthropic.com",
+	"openai":    "https://api.openai.com/v1",
+	"zai":       "https://api.z.ai/api/paas/v4",
+}
+
+// checkProvider reports whether the configured model endpoint answers. It
+// makes a network connection only when the user configured a provider (an
+// API key or URL); otherwise it says none is configured.
+func checkProvider(ctx context.Context, cfg *config.Config) checkResult {
+	r := checkResult{Name: "provider"}
+	m := cfg.Model
+	if m.APIKey == "" && m.APIURL == "" {
+		r.Status, r.Detail = statusWarn, "no model provider configured (set an API key or [model] api_url)"
+		return r
+	}
+	u := m.APIURL
+	if u == "" {
+		u = providerURLs[m.Provider]
+	}
+	if u == "" {
+		r.Status, r.Detail = statusOK, m.Provider+" (no endpoint to check)"
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		r.Status, r.Detail = statusFail, fmt.Sprintf("%s: bad URL %q: %v", m.Provider, u, err)
+		return r
+	}
+	// NOTE: no credentials are sent; any HTTP answer proves reachability.
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.Status, r.Detail = statusWarn, fmt.Sprintf("%s at %s is not reachable: %v", m.Provider, u, err)
+		return r
+	}
+	resp.Body.Close()
+	r.Status, r.Detail = statusOK, fmt.Sprintf("%s at %s answers (HTTP %d)", m.Provider, u, resp.StatusCode)
+	return r
 }
 
 func checkHome(h home.Dir) checkResult {

@@ -32,6 +32,9 @@ type Env struct {
 	// Dir is the working directory, the default workspace.
 	Dir string
 
+	// systemConfigFile overrides config.DefaultSystemFile; tests set it.
+	systemConfigFile string
+
 	// Set from global flags while a command runs.
 	format  string
 	verbose int
@@ -118,6 +121,8 @@ func newRootCmd(env *Env) *cobra.Command {
 		newChatCmd(env),
 		newKeysCmd(env),
 		newDoctorCmd(env),
+		newConfigCmd(env),
+		newInitCmd(env),
 	)
 	return root
 }
