@@ -115,7 +115,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		},
 	}
 	root.SetVersionTemplate("astrid {{.Version}}\n")
-	root.PersistentFlags().StringVar(&env.format, "format", "pretty", "output format: pretty or json")
+	root.PersistentFlags().StringVar(&env.format, "format", "pretty", "output format: pretty or json (config show also takes toml)")
 	root.PersistentFlags().CountVarP(&env.verbose, "verbose", "v", "more log output (-v info, -vv debug)")
 	root.AddCommand(
 		newChatCmd(env),
