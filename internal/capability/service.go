@@ -50,8 +50,9 @@ type State struct {
 type Store interface {
 	Put(ctx context.Context, t *Token, enc []byte) error
 	Get(ctx context.Context, id ID) (Record, error)
-	// List returns the stored tokens, oldest first: all of them, or with
-	// all false only those neither revoked, used, nor expired at now.
+	// List returns the stored tokens in the order they were stored: all
+	// of them, or with all false only those neither revoked, used, nor
+	// expired at now.
 	List(ctx context.Context, all bool, now time.Time) ([]Record, error)
 	State(ctx context.Context, id ID) (State, error)
 	Revoke(ctx context.Context, id ID, reason string, at time.Time) ([]ID, error)

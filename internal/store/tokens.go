@@ -115,8 +115,9 @@ func (s *TokenStore) Get(ctx context.Context, id capability.ID) (capability.Reco
 	return r, err
 }
 
-// List returns stored tokens, oldest first (see capability.Store). A row
-// that does not decode is an error, not skipped: the store is damaged.
+// List returns stored tokens in the order they were stored (see
+// capability.Store). A row that does not decode is an error, not skipped:
+// the store is damaged.
 func (s *TokenStore) List(ctx context.Context, all bool, now time.Time) ([]capability.Record, error) {
 	q := `SELECT ` + recordColumns + ` FROM capability_tokens`
 	var args []any
@@ -124,7 +125,7 @@ func (s *TokenStore) List(ctx context.Context, all bool, now time.Time) ([]capab
 		q += ` WHERE revoked_at IS NULL AND used_at IS NULL AND expires_at > ?`
 		args = append(args, now.Unix())
 	}
-	q += ` ORDER BY issued_at, id`
+	q += ` ORDER BY rowid`
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
