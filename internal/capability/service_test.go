@@ -643,6 +643,9 @@ func fixture10k(b *testing.B) *fixture {
 				b.Fatal(err)
 			}
 		}
+		if n := capability.IndexLen(svc); n != 10000 {
+			b.Fatalf("indexed %d tokens, want 10000", n)
+		}
 		bench10k = f
 	})
 	if bench10k == nil {
@@ -678,6 +681,21 @@ func BenchmarkAuthorize10k(b *testing.B) {
 	for b.Loop() {
 		if _, err := f.svc.Authorize(ctx, "file:///home/u1/proj1001/src/main.go", capability.Read, c); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFindCoveringWorstCase10k indexes 10,000 patterns that all start
+// with a glob, so every lookup scans them all.
+func BenchmarkFindCoveringWorstCase10k(b *testing.B) {
+	f := newFixture(b)
+	for i := 0; i < 10000; i++ {
+		f.issue(b, capability.Grant{Resource: fmt.Sprintf("exec://*tool%d *", i), Permissions: capability.Execute, Scope: capability.ScopePersistent})
+	}
+	c := capability.Context{SessionID: "s1"}
+	for b.Loop() {
+		if got := f.svc.FindCovering("exec://mytool77 --flag", capability.Execute, c); len(got) != 1 {
+			b.Fatalf("found %d", len(got))
 		}
 	}
 }
