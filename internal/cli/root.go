@@ -123,6 +123,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newDoctorCmd(env),
 		newConfigCmd(env),
 		newInitCmd(env),
+		newTokensCmd(env),
 	)
 	return root
 }
