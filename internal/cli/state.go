@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 
+	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
 	"github.com/astrid-runtime/astrid/internal/store"
@@ -46,4 +48,19 @@ func (e *Env) runtimeKey() (*keys.Key, error) {
 		e.log().Warn("generated a new runtime signing key", "id", k.ID(), "fingerprint", k.Fingerprint(), "dir", h.KeysDir())
 	}
 	return k, nil
+}
+
+// trustedIssuers returns the keys whose signatures Astrid accepts: the
+// runtime key plus [keys] trusted_issuers from the configuration (which a
+// workspace layer cannot set).
+func (e *Env) trustedIssuers(runtime ed25519.PublicKey) (keys.Trusted, error) {
+	opts, err := e.loadOptions("")
+	if err != nil {
+		return nil, err
+	}
+	res, err := config.Load(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return keys.NewTrusted(runtime, res.Config.Keys.TrustedIssuers)
 }

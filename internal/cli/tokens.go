@@ -237,7 +237,6 @@ func newTokensShowCmd(env *Env) *cobra.Command {
 
 // verifyStored checks a stored token against the runtime key without
 // generating one: a missing key means nothing verifies.
-// TODO(config): add [keys] trusted_issuers once the config package lands.
 func (e *Env) verifyStored(rec capability.Record, now time.Time) error {
 	h, err := e.home()
 	if err != nil {
@@ -247,7 +246,7 @@ func (e *Env) verifyStored(rec capability.Record, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("cannot verify: %w", err)
 	}
-	trusted, err := keys.NewTrusted(k.Public(), nil)
+	trusted, err := e.trustedIssuers(k.Public())
 	if err != nil {
 		return err
 	}
