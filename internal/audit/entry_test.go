@@ -134,10 +134,10 @@ func TestEncodeIsDeterministicAndCoversEveryField(t *testing.T) {
 	o := sampleOutcome()
 	o0, _ := o.Encode()
 	for name, mut := range map[string]func(*Entry){
-		"ref seq":     func(e *Entry) { e.Ref.Seq++ },
-		"ref hash":    func(e *Entry) { e.Ref.Hash[0] ^= 1 },
-		"status":      func(e *Entry) { e.Status = Success },
-		"output hash": func(e *Entry) { e.OutputHash[0] ^= 1 },
+		"ref seq":      func(e *Entry) { e.Ref.Seq++ },
+		"ref hash":     func(e *Entry) { e.Ref.Hash[0] ^= 1 },
+		"status":       func(e *Entry) { e.Status = Success },
+		"output hash":  func(e *Entry) { e.OutputHash[0] ^= 1 },
 		"outcome text": func(e *Entry) { e.Text = "other error" },
 	} {
 		e := o
@@ -204,7 +204,7 @@ func TestDecodeRefuses(t *testing.T) {
 			binary.BigEndian.PutUint32(b[sessOff:], 200)
 			return b
 		}),
-		"bad utf8": mod(func(b []byte) []byte { b[sessOff+4] = 0xff; return b }),
+		"bad utf8":  mod(func(b []byte) []byte { b[sessOff+4] = 0xff; return b }),
 		"oversized": append(bytes.Clone(good), make([]byte, MaxEntrySize)...),
 	}
 	for i := 0; i < len(good); i++ {

@@ -60,11 +60,15 @@ const refWindow = 1 << 14
 // Verify is pure apart from reading r; it streams, holding O(log n) hashes
 // and a bounded window of recent entries.
 func Verify(ctx context.Context, r Reader, trusted keys.Trusted, kept []byte) (*Report, error) {
+	return verify(ctx, r, trusted, kept, refWindow)
+}
+
+func verify(ctx context.Context, r Reader, trusted keys.Trusted, kept []byte, window int64) (*Report, error) {
 	vs, err := NewVerifiers(trusted)
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{ctx: ctx, r: r, vs: vs, rep: &Report{}}
+	v := &verifier{ctx: ctx, r: r, vs: vs, rep: &Report{}, window: window, recent: make([]recent, window)}
 	if kept != nil {
 		c, err := OpenCheckpoint(kept, vs)
 		if err != nil {
@@ -83,6 +87,11 @@ func Verify(ctx context.Context, r Reader, trusted keys.Trusted, kept []byte) (*
 	return v.rep, nil
 }
 
+type recent struct {
+	hash  tlog.Hash
+	allow bool
+}
+
 type verifier struct {
 	ctx context.Context
 	r   Reader
@@ -91,12 +100,10 @@ type verifier struct {
 
 	tree frontier
 	prev tlog.Hash
-	// recent[seq%refWindow] holds the hash of entry seq and whether it is
-	// an allowing decision, for the last refWindow entries.
-	recent [refWindow]struct {
-		hash  tlog.Hash
-		allow bool
-	}
+	// recent[seq%window] holds the hash of entry seq and whether it is an
+	// allowing decision, for the last window entries.
+	window int64
+	recent []recent
 
 	cps    []StoredCheckpoint // current page of checkpoints
 	cpNext int64              // next checkpoint size to read from
@@ -241,7 +248,7 @@ func (v *verifier) entry(se *StoredEntry) error {
 			}
 		}
 	}
-	slot := &v.recent[seq%refWindow]
+	slot := &v.recent[seq%v.window]
 	slot.hash, slot.allow = leaf, e.Type == TypeDecision && e.Decision == Allowed
 	v.prev = leaf
 	return nil
@@ -255,8 +262,8 @@ func (v *verifier) ref(e *Entry) error {
 	}
 	var h tlog.Hash
 	var allow bool
-	if e.Seq-ref.Seq <= refWindow {
-		slot := v.recent[ref.Seq%refWindow]
+	if e.Seq-ref.Seq <= v.window {
+		slot := v.recent[ref.Seq%v.window]
 		h, allow = slot.hash, slot.allow
 	} else {
 		rows, err := v.r.ReadEntries(v.ctx, ref.Seq, 1)
