@@ -299,10 +299,18 @@ func (v *verifier) finish() error {
 	if sc, err := v.peekCheckpoint(); err != nil {
 		return err
 	} else if sc != nil {
-		if _, err := OpenCheckpoint(sc.Note, v.vs); err != nil {
-			return bad(size, "stored checkpoint of size %d (beyond the last entry): %v", sc.Size, err)
+		// Checkpoints beyond the last entry: report the largest claim.
+		last, ok, err := v.r.LatestCheckpoint(v.ctx)
+		if err != nil {
+			return fmt.Errorf("read checkpoints: %w", err)
 		}
-		return bad(size, "a signed checkpoint covers %d entries but the log ends before entry %d: entries %d..%d were removed", sc.Size, size, size, sc.Size-1)
+		if !ok || last.Size < sc.Size {
+			last = *sc
+		}
+		if _, err := OpenCheckpoint(last.Note, v.vs); err != nil {
+			return bad(size, "stored checkpoint of size %d (beyond the last entry): %v", last.Size, err)
+		}
+		return bad(size, "a signed checkpoint covers %d entries but the log has only %d: entries %d..%d were removed", last.Size, size, size, last.Size-1)
 	}
 	switch {
 	case size > 0 && v.rep.Latest == nil:

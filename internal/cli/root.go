@@ -116,6 +116,7 @@ func newRootCmd(env *Env) *cobra.Command {
 	root.PersistentFlags().CountVarP(&env.verbose, "verbose", "v", "more log output (-v info, -vv debug)")
 	root.AddCommand(
 		newChatCmd(env),
+		newAuditCmd(env),
 	)
 	return root
 }

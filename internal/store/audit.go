@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -134,7 +135,7 @@ func (a *AuditLog) List(ctx context.Context, f AuditFilter) ([]audit.StoredEntry
 		where, args = append(where, `session = ?`), append(args, f.Session)
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, `time >= ?`), append(args, f.Since.UnixNano())
+		where, args = append(where, `time >= ?`), append(args, unixNanoClamped(f.Since))
 	}
 	if f.Decision != "" {
 		where, args = append(where, `decision = ?`), append(args, f.Decision)
@@ -155,6 +156,18 @@ func (a *AuditLog) List(ctx context.Context, f AuditFilter) ([]audit.StoredEntry
 	out, err := scanEntries(rows)
 	slices.Reverse(out)
 	return out, err
+}
+
+// unixNanoClamped is t.UnixNano, saturated outside the years int64
+// nanoseconds can hold (1678 to 2262).
+func unixNanoClamped(t time.Time) int64 {
+	switch {
+	case t.Year() >= 2262:
+		return math.MaxInt64
+	case t.Year() <= 1678:
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }
 
 // AuditCount is one row of AuditStats.
