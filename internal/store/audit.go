@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/audit"
@@ -14,7 +15,12 @@ import (
 
 // AuditLog is the SQLite implementation of audit.Store (tables from
 // migrations/0003_audit.sql). It is safe for concurrent use.
-type AuditLog struct{ db *DB }
+type AuditLog struct {
+	db *DB
+
+	mu    sync.Mutex
+	stmts *auditStmts // prepared on first Commit; closed with the DB
+}
 
 var _ audit.Store = (*AuditLog)(nil)
 
@@ -76,13 +82,45 @@ func (a *AuditLog) LatestCheckpoint(ctx context.Context) (audit.StoredCheckpoint
 	return c, true, nil
 }
 
-// insertChunk bounds the rows of one multi-row INSERT (8 parameters each).
-const insertChunk = 128
+// auditStmts are the statements of Commit, prepared once per AuditLog:
+// preparing them costs about as much as running them.
+type auditStmts struct {
+	size, entry, checkpoint *sql.Stmt
+}
+
+func (a *AuditLog) prepare(ctx context.Context) (*auditStmts, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stmts != nil {
+		return a.stmts, nil
+	}
+	var s auditStmts
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&s.size, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entries`},
+		{&s.entry, `INSERT INTO audit_entries(` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.checkpoint, `INSERT INTO audit_checkpoints(size, note) VALUES (?, ?)`},
+	} {
+		st, err := a.db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return nil, err
+		}
+		*p.dst = st
+	}
+	a.stmts = &s
+	return a.stmts, nil
+}
 
 // Commit implements audit.Store: one BEGIN IMMEDIATE transaction holding
 // the batch's entries and its checkpoint. With SyncFull the commit is on
 // disk when Commit returns.
 func (a *AuditLog) Commit(ctx context.Context, b audit.Batch) (err error) {
+	st, err := a.prepare(ctx)
+	if err != nil {
+		return err
+	}
 	tx, err := a.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -93,24 +131,19 @@ func (a *AuditLog) Commit(ctx context.Context, b audit.Batch) (err error) {
 		}
 	}()
 	var size int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entries`).Scan(&size); err != nil {
+	if err := tx.StmtContext(ctx, st.size).QueryRowContext(ctx).Scan(&size); err != nil {
 		return err
 	}
 	if size != b.Size {
 		return fmt.Errorf("%w (it has %d entries, the writer expected %d)", audit.ErrConflict, size, b.Size)
 	}
-	for chunk := range slices.Chunk(b.Entries, insertChunk) {
-		q := `INSERT INTO audit_entries(` + auditCols + `) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?),`, len(chunk)), ",")
-		args := make([]any, 0, 8*len(chunk))
-		for _, e := range chunk {
-			args = append(args, e.Seq, e.Data, e.Hashes, e.Index.Time, e.Index.Type, e.Index.Session, e.Index.Kind, e.Index.Decision)
-		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("insert audit entries: %w", err)
+	ins := tx.StmtContext(ctx, st.entry)
+	for _, e := range b.Entries {
+		if _, err := ins.ExecContext(ctx, e.Seq, e.Data, e.Hashes, e.Index.Time, e.Index.Type, e.Index.Session, e.Index.Kind, e.Index.Decision); err != nil {
+			return fmt.Errorf("insert audit entry %d: %w", e.Seq, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints(size, note) VALUES (?, ?)`, b.Checkpoint.Size, b.Checkpoint.Note); err != nil {
+	if _, err := tx.StmtContext(ctx, st.checkpoint).ExecContext(ctx, b.Checkpoint.Size, b.Checkpoint.Note); err != nil {
 		return fmt.Errorf("insert audit checkpoint: %w", err)
 	}
 	return tx.Commit()
