@@ -150,3 +150,16 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOpenCheckpoint is the cost Verify pays per stored checkpoint
+// (one per commit), on one core.
+func BenchmarkOpenCheckpoint(b *testing.B) {
+	k := newKey(b)
+	vs, _ := NewVerifiers(trustedOf(k))
+	msg, _ := SignCheckpoint(k, tlog.Tree{N: 123456, Hash: HashBytes([]byte("root"))})
+	for b.Loop() {
+		if _, err := OpenCheckpoint(msg, vs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -119,6 +119,27 @@ func BenchmarkAuditVerify1M(b *testing.B) {
 	}
 	defer ro.Close()
 	trusted := keys.Trusted{k.ID(): k.Public()}
+	runtime.GC()
+	var peak uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-sampled
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	}()
 	b.ResetTimer()
 	for range b.N {
 		rep, err := audit.Verify(ctx, ro.Audit(), trusted, nil)
