@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/astrid-runtime/astrid/internal/audit"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
@@ -135,6 +137,7 @@ func keepCheckpoint(t *testing.T, dir string) string {
 }
 
 func TestAuditVerifyIntact(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after every other cleanup
 	dir := auditHome(t, 12)
 	kept := keepCheckpoint(t, dir)
 	appendEntries(t, filepath.Join(dir, "state.db"), mustRuntimeKey(t, dir), 5)
@@ -340,6 +343,7 @@ func TestAuditKeptCheckpointOfReplacedKey(t *testing.T) {
 }
 
 func TestAuditList(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after every other cleanup
 	dir := auditHome(t, 12)
 	out, errs, code := runCLI(t, dir, "audit", "list")
 	if code != 0 {
@@ -385,6 +389,7 @@ func TestAuditList(t *testing.T) {
 }
 
 func TestAuditShow(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after every other cleanup
 	dir := auditHome(t, 9)
 	out, errs, code := runCLI(t, dir, "audit", "show", "4")
 	if code != 0 {

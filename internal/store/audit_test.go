@@ -5,8 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/astrid-runtime/astrid/internal/audit"
 	"github.com/astrid-runtime/astrid/internal/keys"
@@ -27,6 +31,7 @@ func decisionEntry(session string, d audit.Decision) audit.Entry {
 }
 
 func TestAuditLogOverSQLite(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after every other cleanup
 	ctx := context.Background()
 	db, p := openTemp(t)
 	k := testKey(t)
@@ -125,6 +130,7 @@ func TestAuditCommitConflictStoresNothing(t *testing.T) {
 // written, Append returns an error (the caller denies the action) and
 // nothing is stored.
 func TestAuditAppendFailsClosedOnUnwritableDB(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after every other cleanup
 	ctx := context.Background()
 	db, p := openTemp(t)
 	k := testKey(t)
@@ -165,5 +171,43 @@ func TestAuditAppendFailsClosedOnUnwritableDB(t *testing.T) {
 	rows, _ := ro.Audit().ReadEntries(ctx, 0, 10)
 	if len(rows) != 1 {
 		t.Errorf("%d entries stored, want 1", len(rows))
+	}
+}
+
+func TestAuditConcurrentAppendsSQLite(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after every other cleanup
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	k := testKey(t)
+	l, err := audit.Open(ctx, db.Audit(), k, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				if _, err := l.Append(ctx, decisionEntry(fmt.Sprintf("s%d-%d", w, i), audit.Denied)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, db.Audit(), keys.Trusted{k.ID(): k.Public()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tree.N != 200 || rep.Checkpoints > 200 {
+		t.Errorf("report %+v", rep)
 	}
 }
