@@ -323,11 +323,13 @@ func newAuditShowCmd(env *Env) *cobra.Command {
 			}
 			kv = append(kv, []string{"inclusion", fmt.Sprintf("proven in the tree of size %d, root %s, signed by %s (%d proof hashes)",
 				cp.Tree.N, cp.Tree.Hash, cp.Origin, len(proof))})
-			for i := range kv {
-				kv[i][0] += ":"
-				kv[i][1] = clip(kv[i][1], 4096)
+			lines := kv[:0]
+			for _, r := range kv {
+				if r[1] != "" { // fields that took no part are left out
+					lines = append(lines, []string{r[0] + ":", clip(r[1], 4096)})
+				}
 			}
-			return table(env.Stdout, kv)
+			return table(env.Stdout, lines)
 		},
 	}
 }
