@@ -124,6 +124,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newConfigCmd(env),
 		newInitCmd(env),
 		newTokensCmd(env),
+		newAuditCmd(env),
 	)
 	return root
 }
