@@ -59,14 +59,12 @@ func (e *Env) openAudit(ctx context.Context) (*store.DB, keys.Trusted, error) {
 	if err != nil {
 		return nil, nil, cannotRun(err)
 	}
-	// NOTE: the runtime key is loaded, never generated here: a fresh key
-	// would make an untrusted log look like a missing key's fault.
-	k, err := keys.Dir(h.KeysDir()).Load(keys.Runtime)
+	trusted, err := e.trusted()
 	if err != nil {
 		db.Close()
-		return nil, nil, cannotRun(fmt.Errorf("cannot check signatures: %w", err))
+		return nil, nil, cannotRun(err)
 	}
-	return db, keys.Trusted{k.ID(): k.Public()}, nil
+	return db, trusted, nil
 }
 
 // entryJSON is the JSON form of an entry.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 
 	"github.com/astrid-runtime/astrid/internal/config"
@@ -30,30 +29,21 @@ func (e *Env) openStore(ctx context.Context, readOnly bool) (*store.DB, home.Dir
 	return db, h, nil
 }
 
-// runtimeKey loads the runtime signing key, generating it on first use (and
-// saying so) so that a fresh ASTRID_HOME just works.
-func (e *Env) runtimeKey() (*keys.Key, error) {
+// trusted returns the keys whose signatures Astrid accepts: the runtime key
+// plus [keys] trusted_issuers from the configuration (which a workspace
+// layer cannot set).
+//
+// NOTE: the runtime key is loaded, never generated here: a fresh key would
+// make an untrusted token or log look like a missing key's fault.
+func (e *Env) trusted() (keys.Trusted, error) {
 	h, err := e.home()
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Ensure(); err != nil {
-		return nil, err
-	}
-	k, created, err := keys.Dir(h.KeysDir()).LoadOrGenerate(keys.Runtime)
+	k, err := keys.Dir(h.KeysDir()).Load(keys.Runtime)
 	if err != nil {
-		return nil, fmt.Errorf("runtime key: %w", err)
+		return nil, fmt.Errorf("cannot check signatures: %w", err)
 	}
-	if created {
-		e.log().Warn("generated a new runtime signing key", "id", k.ID(), "fingerprint", k.Fingerprint(), "dir", h.KeysDir())
-	}
-	return k, nil
-}
-
-// trustedIssuers returns the keys whose signatures Astrid accepts: the
-// runtime key plus [keys] trusted_issuers from the configuration (which a
-// workspace layer cannot set).
-func (e *Env) trustedIssuers(runtime ed25519.PublicKey) (keys.Trusted, error) {
 	opts, err := e.loadOptions("")
 	if err != nil {
 		return nil, err
@@ -62,5 +52,5 @@ func (e *Env) trustedIssuers(runtime ed25519.PublicKey) (keys.Trusted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return keys.NewTrusted(runtime, res.Config.Keys.TrustedIssuers)
+	return keys.NewTrusted(k.Public(), res.Config.Keys.TrustedIssuers)
 }

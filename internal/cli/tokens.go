@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/astrid-runtime/astrid/internal/capability"
-	"github.com/astrid-runtime/astrid/internal/keys"
 	"github.com/astrid-runtime/astrid/internal/store"
 )
 
@@ -235,18 +234,10 @@ func newTokensShowCmd(env *Env) *cobra.Command {
 	}
 }
 
-// verifyStored checks a stored token against the runtime key without
-// generating one: a missing key means nothing verifies.
+// verifyStored checks a stored token against the trusted keys: a missing
+// runtime key means nothing verifies.
 func (e *Env) verifyStored(rec capability.Record, now time.Time) error {
-	h, err := e.home()
-	if err != nil {
-		return err
-	}
-	k, err := keys.Dir(h.KeysDir()).Load(keys.Runtime)
-	if err != nil {
-		return fmt.Errorf("cannot verify: %w", err)
-	}
-	trusted, err := e.trustedIssuers(k.Public())
+	trusted, err := e.trusted()
 	if err != nil {
 		return err
 	}
