@@ -385,7 +385,25 @@ func (s *Service) find(resource string, perm Permissions, c Context) []*entry {
 // if single-use). It returns the token that passed, or an error: a
 // *VerifyError with ErrNotCovered when no token passed.
 func (s *Service) Authorize(ctx context.Context, resource string, perm Permissions, c Context) (*Token, error) {
+	return s.AuthorizeWhere(ctx, resource, perm, c, nil)
+}
+
+// AuthorizeWhere is Authorize restricted to the candidate tokens accept
+// agrees to (nil accepts all). accept runs before a token is used, so a
+// single-use token it refuses is not consumed. The interceptor uses it to
+// demand AllowDynamic for dynamic commands and literal patterns for
+// compound command lines.
+func (s *Service) AuthorizeWhere(ctx context.Context, resource string, perm Permissions, c Context, accept func(*Token, Pattern) bool) (*Token, error) {
 	cands := s.find(resource, perm, c)
+	if accept != nil {
+		kept := cands[:0:0]
+		for _, e := range cands {
+			if accept(e.t, e.pat) {
+				kept = append(kept, e)
+			}
+		}
+		cands = kept
+	}
 	var last error
 	for _, e := range cands {
 		t, err := s.use(ctx, e.enc, c)

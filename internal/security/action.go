@@ -1,12 +1,15 @@
-// Package security defines what an agent may propose (an Action) and the
-// one gate every action passes, Interceptor.Intercept.
 package security
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/budget"
+	"github.com/astrid-runtime/astrid/internal/workspace"
 )
 
 // Kind is what an action does.
@@ -158,4 +161,84 @@ func validSegment(s string) bool {
 		}
 	}
 	return true
+}
+
+// Mode is how much a workspace trusts the agent (see package comment of
+// Interceptor).
+type Mode string
+
+// The workspace modes, from strictest to most trusting.
+const (
+	Safe       Mode = "safe"
+	Guided     Mode = "guided"
+	Autonomous Mode = "autonomous"
+)
+
+// Session is the context an action is proposed in.
+type Session struct {
+	ID        string
+	Principal string
+	Frontend  string
+	// Workspace is the canonical workspace root; empty when the session has
+	// none (then every file action is outside the workspace).
+	Workspace string
+	Mode      Mode
+	// Asker reaches the human who answers this session's approvals (for a
+	// sub-agent: its parent's human). Nil means nobody: approvals defer.
+	Asker approval.Asker `json:"-"`
+}
+
+// Action is one thing an agent proposes to do. Build it from a tool call
+// with the resolved target; the interceptor judges only what is here.
+type Action struct {
+	Kind Kind
+	// Resource is the canonical URI (see FileURI, ExecURI, NetURI, ...).
+	Resource string
+	// Args are the full arguments as proposed (JSON); their hash is in the
+	// audit entry.
+	Args    []byte
+	Session Session
+	// Risk is computed by the interceptor when zero.
+	Risk Risk
+
+	// Path is the canonical absolute path of a file action.
+	Path string
+	// Command is the command line of an execute action.
+	Command string
+	// Host, Port and Addrs describe a network action: the host as asked
+	// and every address it resolved to.
+	Host  string
+	Port  int
+	Addrs []netip.Addr
+
+	// Cost is the estimated cost reserved against the budget.
+	Cost budget.Micros
+	// Summary is a one-line description for humans ("Write file /ws/a.go").
+	Summary string
+}
+
+// NewFileAction builds a file action for a path an agent named: relative
+// paths are taken from the workspace root, and the path is resolved the
+// way the kernel will walk it (see workspace.Resolve).
+func NewFileAction(kind Kind, s Session, path string, args []byte) (Action, error) {
+	switch kind {
+	case FileRead, FileWrite, FileDelete, FileList:
+	default:
+		return Action{}, fmt.Errorf("%s is not a file action", kind)
+	}
+	p, err := workspace.Resolve(s.Workspace, path)
+	if err != nil {
+		return Action{}, err
+	}
+	uri, err := FileURI(p)
+	if err != nil {
+		return Action{}, err
+	}
+	verb := map[Kind]string{FileRead: "Read file", FileWrite: "Write file", FileDelete: "Delete file", FileList: "List directory"}[kind]
+	return Action{Kind: kind, Resource: uri, Args: args, Session: s, Path: p, Summary: verb + " " + p}, nil
+}
+
+// NewExecAction builds an execute action for a shell command line.
+func NewExecAction(s Session, line string, args []byte) Action {
+	return Action{Kind: Execute, Resource: ExecURI(line), Args: args, Session: s, Command: strings.TrimSpace(line), Summary: "Run " + strings.TrimSpace(line)}
 }

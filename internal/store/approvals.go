@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/capability"
 )
 
 // Deferred implements approval.DeferredStore over the state database.
@@ -146,3 +147,56 @@ func (s Deferred) ClaimDeferred(ctx context.Context, id string) (approval.Deferr
 func (s Deferred) FinishDeferred(ctx context.Context, id, result string) error {
 	return s.transition(ctx, id, approval.Executing, approval.Done, `, result = ?`, result)
 }
+
+// Allowances implements approval.AllowanceStore over the state database.
+type Allowances struct{ DB *DB }
+
+var _ approval.AllowanceStore = Allowances{}
+
+// PutAllowance implements approval.AllowanceStore.
+func (s Allowances) PutAllowance(ctx context.Context, a approval.Allowance) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO allowances(id, scope, binding, pattern, permission, created_at, approval) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, string(a.Scope), a.Binding, a.Pattern, a.Permission.String(), a.CreatedAt.UnixNano(), a.Approval)
+	return err
+}
+
+// ListAllowances implements approval.AllowanceStore.
+func (s Allowances) ListAllowances(ctx context.Context, scope approval.AllowanceScope, binding string) ([]approval.Allowance, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, pattern, permission, created_at, approval FROM allowances WHERE scope = ? AND binding = ? ORDER BY created_at, id`, string(scope), binding)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approval.Allowance
+	for rows.Next() {
+		a := approval.Allowance{Scope: scope, Binding: binding}
+		var perm string
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Pattern, &perm, &created, &a.Approval); err != nil {
+			return nil, err
+		}
+		p, err := capability.ParsePermissions(perm)
+		if err != nil {
+			return nil, fmt.Errorf("allowance %s: %w", a.ID, err)
+		}
+		a.Permission, a.CreatedAt = p, time.Unix(0, created).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeleteAllowances implements approval.AllowanceStore.
+func (s Allowances) DeleteAllowances(ctx context.Context, scope approval.AllowanceScope, binding string) (int, error) {
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM allowances WHERE scope = ? AND binding = ?`, string(scope), binding)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Deferred returns the deferred approval queue of the database.
+func (db *DB) Deferred() Deferred { return Deferred{DB: db} }
+
+// Allowances returns the allowance store of the database.
+func (db *DB) Allowances() Allowances { return Allowances{DB: db} }

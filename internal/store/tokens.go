@@ -24,6 +24,9 @@ var _ capability.Store = (*TokenStore)(nil)
 // NewTokenStore returns the token store of db.
 func NewTokenStore(db *DB) *TokenStore { return &TokenStore{db: db} }
 
+// Tokens returns the capability token store of the database.
+func (db *DB) Tokens() *TokenStore { return NewTokenStore(db) }
+
 func nullID(id capability.ID) any {
 	if id.IsZero() {
 		return nil

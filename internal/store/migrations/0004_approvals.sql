@@ -1,14 +1,15 @@
--- Allowances recorded by "Allow Workspace" answers (session allowances live
--- with their session).
+-- Allowances recorded by "Allow Session" (bound to a session id) and "Allow
+-- Workspace" (bound to a workspace root) answers.
 CREATE TABLE allowances (
 	id          TEXT PRIMARY KEY,
-	workspace   TEXT NOT NULL,
-	pattern     TEXT NOT NULL,
+	scope       TEXT NOT NULL CHECK (scope IN ('session', 'workspace')),
+	binding     TEXT NOT NULL, -- the session id or the workspace root
+	pattern     TEXT NOT NULL, -- a capability resource pattern
 	permission  TEXT NOT NULL,
 	created_at  INTEGER NOT NULL,
 	approval    TEXT NOT NULL DEFAULT '' -- hex hash of the audit entry of the approval
 ) STRICT;
-CREATE INDEX allowances_workspace ON allowances(workspace);
+CREATE INDEX allowances_binding ON allowances(scope, binding);
 
 -- The deferred approval queue: actions nobody could answer in time.
 -- status: pending -> approved | denied; approved -> executing -> done.
