@@ -71,13 +71,13 @@ import (
 
 // Steps, as named in denials and audit proofs.
 const (
-	StepValidate   = "validate"
-	StepPolicy     = "policy"
-	StepAuthority  = "authority"
-	StepBudget     = "budget"
-	StepApproval   = "approval"
-	StepAudit      = "audit"
-	StepWorkspace  = "workspace"
+	StepValidate  = "validate"
+	StepPolicy    = "policy"
+	StepAuthority = "authority"
+	StepBudget    = "budget"
+	StepApproval  = "approval"
+	StepAudit     = "audit"
+	StepWorkspace = "workspace"
 )
 
 // DeniedError is returned when an action may not run. Step and Rule say
