@@ -25,7 +25,7 @@ import (
 // rig is a complete interceptor over a real SQLite file, real tokens and a
 // real audit log, with a workspace and an ASTRID_HOME on disk.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	home    string
 	ws      string
@@ -41,7 +41,7 @@ type rig struct {
 
 type rigOpt func(*security.Options)
 
-func newRig(t *testing.T, opts ...rigOpt) *rig {
+func newRig(t testing.TB, opts ...rigOpt) *rig {
 	t.Helper()
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
@@ -660,5 +660,67 @@ func TestCancelledWhileAskingIsDeniedNotDeferred(t *testing.T) {
 	pending, _ := r.db.Deferred().ListDeferred(context.Background())
 	if len(pending) != 0 {
 		t.Fatal("a cancelled turn left a deferred action behind")
+	}
+}
+
+// BenchmarkInterceptAllowance measures the whole gate for an action that a
+// session allowance covers: policy, allowance lookup, budget, and the audit
+// append of the decision (SQLite without fsync; the checkpoint signature
+// is shared by the entries of one commit).
+func BenchmarkInterceptAllowance(b *testing.B) {
+	ctx := context.Background()
+	r := newRig(b)
+	s := r.session("s", security.Safe, &asker{d: approval.AllowSession})
+	a := r.file(security.FileRead, s, "src/main.go")
+	p, err := r.ic.Intercept(ctx, a) // asks once, records the allowance
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Finish(ctx, nil, nil, 0)
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			p, err := r.ic.Intercept(ctx, a)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if p.Proof.AllowanceID == "" {
+				b.Fatal("not covered by the allowance")
+			}
+			p.Finish(ctx, nil, nil, 0)
+		}
+	})
+	b.Run("parallel8", func(b *testing.B) {
+		b.SetParallelism(4) // 8 goroutines on 2 cores
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				p, err := r.ic.Intercept(ctx, a)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				p.Finish(ctx, nil, nil, 0)
+			}
+		})
+	})
+}
+
+// BenchmarkPolicyOnly is the interceptor's own work without the audit
+// append: it fails the append at once, so it measures validation, policy,
+// allowance lookup and budget (and the denial's attempt to audit).
+func BenchmarkPolicyOnly(b *testing.B) {
+	ctx := context.Background()
+	r := newRig(b)
+	s := r.session("s", security.Safe, &asker{d: approval.AllowSession})
+	a := r.file(security.FileRead, s, "src/main.go")
+	p, err := r.ic.Intercept(ctx, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Finish(ctx, nil, nil, 0)
+	r.log.Close()
+	for b.Loop() {
+		if _, err := r.ic.Intercept(ctx, a); err == nil {
+			b.Fatal("intercept succeeded without an audit log")
+		}
 	}
 }
