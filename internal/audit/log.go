@@ -59,6 +59,30 @@ type Log struct {
 	// Owned by the writer goroutine once Open returns.
 	tree frontier
 	prev tlog.Hash // hash of the last entry
+	// recent holds the hashes of recently committed allowing decisions,
+	// so that checking an outcome's reference needs no read of the store.
+	recent recentDecisions
+}
+
+// recentDecisions is a bounded map from seq to the leaf hash of an allowing
+// decision entry, oldest evicted first. Owned by the writer goroutine.
+type recentDecisions struct {
+	hash  map[int64]tlog.Hash
+	order []int64
+}
+
+const recentCap = 4096
+
+func (r *recentDecisions) add(seq int64, h tlog.Hash) {
+	if r.hash == nil {
+		r.hash = make(map[int64]tlog.Hash, recentCap)
+	}
+	if len(r.order) == recentCap {
+		delete(r.hash, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.hash[seq] = h
+	r.order = append(r.order, seq)
 }
 
 type request struct {
@@ -299,6 +323,9 @@ func (l *Log) tryCommit(batch []*request) (res []result, err error) {
 	l.tree, l.prev = tree, prev
 	for _, i := range idx {
 		res[i].r.TreeSize = tree.size
+		if e := batch[i].e; e.Type == TypeDecision && e.Decision == Allowed {
+			l.recent.add(res[i].r.Seq, res[i].r.Hash)
+		}
 	}
 	return res, nil
 }
@@ -308,6 +335,13 @@ func (l *Log) tryCommit(batch []*request) (res []result, err error) {
 func (l *Log) checkRef(e *Entry, base int64, rows []StoredEntry) error {
 	if e.Ref.Seq >= e.Seq {
 		return fmt.Errorf("%w: seq %d is not before the outcome (%d)", ErrBadRef, e.Ref.Seq, e.Seq)
+	}
+	if h, ok := l.recent.hash[e.Ref.Seq]; ok && e.Ref.Seq < base {
+		// An allowing decision this writer committed itself.
+		if h != e.Ref.Hash {
+			return fmt.Errorf("%w: entry %d has hash %s, not %s", ErrBadRef, e.Ref.Seq, h, e.Ref.Hash)
+		}
+		return nil
 	}
 	var data []byte
 	if e.Ref.Seq >= base {
