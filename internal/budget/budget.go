@@ -9,7 +9,9 @@
 // parent's session account, so a child can never spend beyond its parent.
 //
 // A Tracker is in memory and safe for concurrent use; the runtime persists
-// Spent() with each session and restores it with SetSpent.
+// each session's spending with the session and restores it with SetSpent.
+// The limits are passed with each reservation, because a workspace's
+// configuration may tighten them for the sessions in it.
 package budget
 
 import (
@@ -78,28 +80,31 @@ type account struct {
 
 func (a *account) used() Micros { return a.spent + a.reserved }
 
+// Validate refuses negative or out-of-range limits.
+func (l Limits) Validate() error {
+	if l.SessionMax < 0 || l.PerActionMax < 0 || l.WorkspaceMax < 0 || l.WarnAtPercent < 0 || l.WarnAtPercent > 100 {
+		return fmt.Errorf("invalid budget limits %+v", l)
+	}
+	return nil
+}
+
 // Tracker holds every account.
 type Tracker struct {
-	limits Limits
-
 	mu         sync.Mutex
 	sessions   map[string]*account // guarded by mu
 	workspaces map[string]*account // guarded by mu
 }
 
-// NewTracker returns a tracker enforcing limits. Negative limits are
-// refused.
-func NewTracker(l Limits) (*Tracker, error) {
-	if l.SessionMax < 0 || l.PerActionMax < 0 || l.WorkspaceMax < 0 || l.WarnAtPercent < 0 || l.WarnAtPercent > 100 {
-		return nil, fmt.Errorf("invalid budget limits %+v", l)
-	}
-	return &Tracker{limits: l, sessions: map[string]*account{}, workspaces: map[string]*account{}}, nil
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker {
+	return &Tracker{sessions: map[string]*account{}, workspaces: map[string]*account{}}
 }
 
 // Reservation is money held for one action. Exactly one of Commit or
 // Release should be called; later calls do nothing.
 type Reservation struct {
 	t         *Tracker
+	limits    Limits
 	session   string
 	workspace string
 	amount    Micros
@@ -127,16 +132,19 @@ func (t *Tracker) accountsLocked(session, workspace string) (*account, *account)
 }
 
 // Reserve holds estimate against the session (and workspace, if not empty)
-// accounts. It fails with an *ExceededError when any limit would be crossed;
-// nothing is held then. Warnings crossed by this reservation are returned.
-func (t *Tracker) Reserve(session, workspace string, estimate Micros) (*Reservation, []Warning, error) {
+// accounts under limits l. It fails with an *ExceededError when any limit
+// would be crossed; nothing is held then. Warnings crossed by this
+// reservation are returned.
+func (t *Tracker) Reserve(l Limits, session, workspace string, estimate Micros) (*Reservation, []Warning, error) {
+	if err := l.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrExceeded, err)
+	}
 	if estimate < 0 {
 		return nil, nil, fmt.Errorf("%w: invalid cost estimate %d", ErrExceeded, estimate)
 	}
 	if session == "" {
 		return nil, nil, errors.New("budget: reservation without a session")
 	}
-	l := t.limits
 	if l.PerActionMax > 0 && estimate > l.PerActionMax {
 		return nil, nil, &ExceededError{Limit: "per_action", Requested: estimate, Max: l.PerActionMax}
 	}
@@ -154,18 +162,18 @@ func (t *Tracker) Reserve(session, workspace string, estimate Micros) (*Reservat
 		w.reserved += estimate
 	}
 	var warns []Warning
-	warns = t.warnLocked(warns, "session", session, s, l.SessionMax)
+	warns = warnLocked(warns, l, "session", session, s, l.SessionMax)
 	if w != nil {
-		warns = t.warnLocked(warns, "workspace", workspace, w, l.WorkspaceMax)
+		warns = warnLocked(warns, l, "workspace", workspace, w, l.WorkspaceMax)
 	}
-	return &Reservation{t: t, session: session, workspace: workspace, amount: estimate}, warns, nil
+	return &Reservation{t: t, limits: l, session: session, workspace: workspace, amount: estimate}, warns, nil
 }
 
-func (t *Tracker) warnLocked(warns []Warning, kind, key string, a *account, max Micros) []Warning {
-	if a.warned || max <= 0 || t.limits.WarnAtPercent == 0 {
+func warnLocked(warns []Warning, l Limits, kind, key string, a *account, max Micros) []Warning {
+	if a.warned || max <= 0 || l.WarnAtPercent == 0 {
 		return warns
 	}
-	if a.used()*100 >= max*Micros(t.limits.WarnAtPercent) {
+	if a.used()*100 >= max*Micros(l.WarnAtPercent) {
 		a.warned = true
 		warns = append(warns, Warning{Account: kind, Key: key, Used: a.used(), Max: max})
 	}
@@ -191,11 +199,11 @@ func (r *Reservation) Commit(actual Micros) []Warning {
 	s.reserved -= r.amount
 	s.spent += actual
 	var warns []Warning
-	warns = t.warnLocked(warns, "session", r.session, s, t.limits.SessionMax)
+	warns = warnLocked(warns, r.limits, "session", r.session, s, r.limits.SessionMax)
 	if w != nil {
 		w.reserved -= r.amount
 		w.spent += actual
-		warns = t.warnLocked(warns, "workspace", r.workspace, w, t.limits.WorkspaceMax)
+		warns = warnLocked(warns, r.limits, "workspace", r.workspace, w, r.limits.WorkspaceMax)
 	}
 	return warns
 }
@@ -220,14 +228,13 @@ func (r *Reservation) Release() {
 type Usage struct {
 	Spent    Micros
 	Reserved Micros
-	Max      Micros // 0 = no limit
 }
 
 // Session returns the usage of a session account.
 func (t *Tracker) Session(id string) Usage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	u := Usage{Max: t.limits.SessionMax}
+	var u Usage
 	if a := t.sessions[id]; a != nil {
 		u.Spent, u.Reserved = a.spent, a.reserved
 	}
@@ -238,7 +245,7 @@ func (t *Tracker) Session(id string) Usage {
 func (t *Tracker) Workspace(root string) Usage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	u := Usage{Max: t.limits.WorkspaceMax}
+	var u Usage
 	if a := t.workspaces[root]; a != nil {
 		u.Spent, u.Reserved = a.spent, a.reserved
 	}

@@ -7,18 +7,11 @@ import (
 	"testing"
 )
 
-func mustTracker(t *testing.T, l Limits) *Tracker {
-	t.Helper()
-	tr, err := NewTracker(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
 
 func TestConcurrentReservationsNeverOverspend(t *testing.T) {
 	const limit = 100 * 1_000_000 // $100
-	tr := mustTracker(t, Limits{SessionMax: limit, WorkspaceMax: limit / 2})
+	tr := NewTracker()
+	l := Limits{SessionMax: limit, WorkspaceMax: limit / 2}
 	var wg sync.WaitGroup
 	var granted atomic.Int64
 	start := make(chan struct{})
@@ -32,7 +25,7 @@ func TestConcurrentReservationsNeverOverspend(t *testing.T) {
 			if i%2 == 0 {
 				ws = "/ws"
 			}
-			r, _, err := tr.Reserve("s1", ws, FromUSD(0.37))
+			r, _, err := tr.Reserve(l, "s1", ws, FromUSD(0.37))
 			if err != nil {
 				if !errors.Is(err, ErrExceeded) {
 					t.Error(err)
@@ -66,24 +59,25 @@ func TestConcurrentReservationsNeverOverspend(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	tr := mustTracker(t, Limits{SessionMax: FromUSD(1), PerActionMax: FromUSD(0.5), WarnAtPercent: 80})
+	tr := NewTracker()
+	l := Limits{SessionMax: FromUSD(1), PerActionMax: FromUSD(0.5), WarnAtPercent: 80}
 	var ee *ExceededError
-	if _, _, err := tr.Reserve("s", "", FromUSD(0.6)); !errors.As(err, &ee) || ee.Limit != "per_action" {
+	if _, _, err := tr.Reserve(l, "s", "", FromUSD(0.6)); !errors.As(err, &ee) || ee.Limit != "per_action" {
 		t.Fatalf("per-action: %v", err)
 	}
-	r1, w, err := tr.Reserve("s", "", FromUSD(0.5))
+	r1, w, err := tr.Reserve(l, "s", "", FromUSD(0.5))
 	if err != nil || len(w) != 0 {
 		t.Fatal(err, w)
 	}
-	r2, w, err := tr.Reserve("s", "", FromUSD(0.4))
+	r2, w, err := tr.Reserve(l, "s", "", FromUSD(0.4))
 	if err != nil || len(w) != 1 || w[0].Account != "session" {
 		t.Fatalf("warning at 90%%: %v %v", w, err)
 	}
-	if _, _, err := tr.Reserve("s", "", FromUSD(0.2)); !errors.As(err, &ee) || ee.Limit != "session" {
+	if _, _, err := tr.Reserve(l, "s", "", FromUSD(0.2)); !errors.As(err, &ee) || ee.Limit != "session" {
 		t.Fatalf("session: %v", err)
 	}
 	r1.Commit(FromUSD(0.1)) // refund 0.4
-	if _, _, err := tr.Reserve("s", "", FromUSD(0.2)); err != nil {
+	if _, _, err := tr.Reserve(l, "s", "", FromUSD(0.2)); err != nil {
 		t.Fatalf("after refund: %v", err)
 	}
 	r2.Release()
@@ -91,35 +85,37 @@ func TestLimits(t *testing.T) {
 	if got := tr.Session("s"); got.Spent != FromUSD(0.1) || got.Reserved != FromUSD(0.2) {
 		t.Fatalf("usage %+v", got)
 	}
-	if _, _, err := tr.Reserve("other", "", FromUSD(0.5)); err != nil {
+	if _, _, err := tr.Reserve(l, "other", "", FromUSD(0.5)); err != nil {
 		t.Fatalf("another session has its own account: %v", err)
 	}
 }
 
 func TestBadInput(t *testing.T) {
-	tr := mustTracker(t, Limits{SessionMax: FromUSD(1)})
+	tr := NewTracker()
+	l := Limits{SessionMax: FromUSD(1)}
 	for _, v := range []float64{-1, 1e300} {
-		if _, _, err := tr.Reserve("s", "", FromUSD(v)); !errors.Is(err, ErrExceeded) {
+		if _, _, err := tr.Reserve(l, "s", "", FromUSD(v)); !errors.Is(err, ErrExceeded) {
 			t.Errorf("Reserve(%v) = %v", v, err)
 		}
 	}
-	if _, _, err := tr.Reserve("", "", 1); err == nil {
+	if _, _, err := tr.Reserve(l, "", "", 1); err == nil {
 		t.Error("reservation without session accepted")
 	}
-	if _, err := NewTracker(Limits{SessionMax: -1}); err == nil {
+	if _, _, err := tr.Reserve(Limits{SessionMax: -1}, "s", "", 1); !errors.Is(err, ErrExceeded) {
 		t.Error("negative limit accepted")
 	}
 	tr.SetSpent("s", FromUSD(0.9), "", 0)
 	tr.SetSpent("s", FromUSD(0.1), "", 0) // never lowers
-	if _, _, err := tr.Reserve("s", "", FromUSD(0.2)); err == nil {
+	if _, _, err := tr.Reserve(l, "s", "", FromUSD(0.2)); err == nil {
 		t.Error("restored spending not enforced")
 	}
 }
 
 func BenchmarkReserveCommit(b *testing.B) {
-	tr, _ := NewTracker(Limits{SessionMax: FromUSD(1e9)})
+	tr := NewTracker()
+	l := Limits{SessionMax: FromUSD(1e9)}
 	for b.Loop() {
-		r, _, _ := tr.Reserve("s", "/ws", 10)
+		r, _, _ := tr.Reserve(l, "s", "/ws", 10)
 		r.Commit(5)
 	}
 }

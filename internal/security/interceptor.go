@@ -31,9 +31,10 @@
 //
 //	safe        everything not covered by a token or allowance asks
 //	guided      reads and listings inside the workspace run; the rest asks
-//	autonomous  reads, writes and listings inside the workspace run, and
+//	autonomous  reads, writes and listings inside the workspace run,
 //	            commands run without asking when the native sandbox is
-//	            available; deletes ask when require_approval_for_delete
+//	            available; deletes ask when require_approval_for_delete,
+//	            network actions when require_approval_for_network
 //
 // Outside the workspace, escape_policy decides: ask, or deny outright.
 // auto_allow_read / auto_allow_write globs allow matching paths in any
@@ -141,24 +142,52 @@ type Notice struct {
 	Deferred string
 }
 
-// Options configure an Interceptor. Every dependency is required except
-// Notify, Logger, Now and Rand.
-type Options struct {
-	Rules      *policy.Rules
-	Tokens     *capability.Service
-	Allowances *approval.Allowances
-	Budget     *budget.Tracker
-	Deferred   approval.DeferredStore
-	Audit      Auditor
-	Workspace  WorkspaceRules
+// Profile is the configuration that governs the actions of one workspace:
+// the merged configuration layers, including that workspace's own
+// (tighten-only) layer.
+type Profile struct {
+	Rules     *policy.Rules
+	Workspace WorkspaceRules
+	Limits    budget.Limits
 	// ApprovalTimeout bounds the wait for a human ([security]
 	// approval_timeout_secs); 0 means 300 s.
 	ApprovalTimeout time.Duration
 	// TokenTTL is the lifetime of "Allow Always" tokens; 0 means 1 h.
 	TokenTTL time.Duration
-	Notify   func(Notice)
-	Logger   *slog.Logger
-	Now      func() time.Time
+}
+
+// Validate checks the profile's globs and limits.
+func (p *Profile) Validate() error {
+	if p == nil || p.Rules == nil {
+		return errors.New("profile without policy rules")
+	}
+	for _, list := range [][]string{p.Workspace.AutoAllowRead, p.Workspace.AutoAllowWrite, p.Workspace.NeverAllow} {
+		for _, g := range list {
+			if !doublestar.ValidatePattern(g) {
+				return fmt.Errorf("invalid workspace glob %q", g)
+			}
+		}
+	}
+	return p.Limits.Validate()
+}
+
+// Profiles returns the profile for a workspace root ("" for sessions
+// without a workspace). Implementations cache; an error denies every
+// action of that workspace.
+type Profiles func(workspace string) (*Profile, error)
+
+// Options configure an Interceptor. Every dependency is required except
+// Notify, Logger and Now.
+type Options struct {
+	Profiles   Profiles
+	Tokens     *capability.Service
+	Allowances *approval.Allowances
+	Budget     *budget.Tracker
+	Deferred   approval.DeferredStore
+	Audit      Auditor
+	Notify     func(Notice)
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Interceptor is the single gate. It is safe for concurrent use.
@@ -169,8 +198,8 @@ type Interceptor struct {
 // New checks opts and returns an Interceptor.
 func New(o Options) (*Interceptor, error) {
 	switch {
-	case o.Rules == nil:
-		return nil, errors.New("interceptor: no policy rules")
+	case o.Profiles == nil:
+		return nil, errors.New("interceptor: no profiles")
 	case o.Tokens == nil:
 		return nil, errors.New("interceptor: no token service")
 	case o.Allowances == nil:
@@ -181,19 +210,6 @@ func New(o Options) (*Interceptor, error) {
 		return nil, errors.New("interceptor: no deferred queue")
 	case o.Audit == nil:
 		return nil, errors.New("interceptor: no audit log")
-	}
-	for _, list := range [][]string{o.Workspace.AutoAllowRead, o.Workspace.AutoAllowWrite, o.Workspace.NeverAllow} {
-		for _, g := range list {
-			if !doublestar.ValidatePattern(g) {
-				return nil, fmt.Errorf("interceptor: invalid workspace glob %q", g)
-			}
-		}
-	}
-	if o.ApprovalTimeout <= 0 {
-		o.ApprovalTimeout = 300 * time.Second
-	}
-	if o.TokenTTL <= 0 {
-		o.TokenTTL = time.Hour
 	}
 	if o.Notify == nil {
 		o.Notify = func(Notice) {}
@@ -222,6 +238,7 @@ type Permit struct {
 // judgement carries what the steps learned about one action.
 type judgement struct {
 	a        Action
+	p        *Profile
 	analysis *policy.ShellAnalysis // execute actions only
 	inside   bool                  // the target is inside the workspace
 	proof    audit.Proof
@@ -241,6 +258,9 @@ func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.An
 	if err := ic.validate(j); err != nil {
 		return nil, ic.deny(ctx, j, err)
 	}
+	if err := ic.profile(j); err != nil {
+		return nil, ic.deny(ctx, j, err)
+	}
 	// 1. Policy.
 	if err := ic.policy(j); err != nil {
 		return nil, ic.deny(ctx, j, err)
@@ -254,7 +274,7 @@ func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.An
 		}
 	}
 	// 3. Budget.
-	res, warns, err := ic.o.Budget.Reserve(a.Session.ID, a.Session.Workspace, a.Cost)
+	res, warns, err := ic.o.Budget.Reserve(j.p.Limits, a.Session.ID, a.Session.Workspace, a.Cost)
 	if err != nil {
 		var ee *budget.ExceededError
 		rule := "budget"
@@ -342,6 +362,27 @@ func (ic *Interceptor) validate(j *judgement) error {
 	return nil
 }
 
+// profile finds the configuration governing the action's workspace.
+func (ic *Interceptor) profile(j *judgement) error {
+	p, err := ic.o.Profiles(j.a.Session.Workspace)
+	if err == nil {
+		err = p.Validate()
+	}
+	if err != nil {
+		ic.o.Logger.Error("no valid configuration for the workspace; action denied", "workspace", j.a.Session.Workspace, "err", err)
+		return &DeniedError{Step: StepPolicy, Rule: "configuration", Reason: "the workspace configuration is invalid: " + err.Error()}
+	}
+	cp := *p
+	if cp.ApprovalTimeout <= 0 {
+		cp.ApprovalTimeout = 300 * time.Second
+	}
+	if cp.TokenTTL <= 0 {
+		cp.TokenTTL = time.Hour
+	}
+	j.p = &cp
+	return nil
+}
+
 // risk starts from the kind and raises it for context.
 func (ic *Interceptor) risk(j *judgement) Risk {
 	r := j.a.Kind.BaseRisk()
@@ -361,7 +402,7 @@ func (ic *Interceptor) risk(j *judgement) Risk {
 // policy is step 1.
 func (ic *Interceptor) policy(j *judgement) error {
 	a := &j.a
-	r := ic.o.Rules
+	r := j.p.Rules
 	var v *policy.Violation
 	if v = r.Args(len(a.Args)); v == nil {
 		switch a.Kind {
@@ -439,7 +480,7 @@ func simpleCommand(line string, an *policy.ShellAnalysis) bool {
 // mode applies the workspace mode and auto-allow rules.
 func (ic *Interceptor) mode(j *judgement, dynamic bool) (bool, error) {
 	a := j.a
-	w := ic.o.Workspace
+	w := j.p.Workspace
 	fileKind := a.Kind == FileRead || a.Kind == FileWrite || a.Kind == FileDelete || a.Kind == FileList
 	if fileKind && !j.inside && w.EscapeDeny {
 		j.proof.Rule = "escape_policy"
@@ -463,7 +504,7 @@ func (ic *Interceptor) mode(j *judgement, dynamic bool) (bool, error) {
 			return true, nil
 		}
 	}
-	if !j.inside && a.Kind != Execute {
+	if fileKind && !j.inside {
 		return false, nil
 	}
 	allow := false
@@ -478,6 +519,8 @@ func (ic *Interceptor) mode(j *judgement, dynamic bool) (bool, error) {
 			allow = !w.RequireApprovalForDelete
 		case Execute:
 			allow = w.SandboxAvailable
+		case Network:
+			allow = !w.RequireApprovalForNetwork
 		}
 	}
 	if allow {
@@ -504,7 +547,7 @@ func (ic *Interceptor) ask(ctx context.Context, j *judgement) (*approval.Answer,
 	if a.Session.Asker == nil {
 		return nil, ic.deferAction(ctx, j, req, approval.ErrNoFrontend.Error())
 	}
-	actx, cancel := context.WithTimeout(ctx, ic.o.ApprovalTimeout)
+	actx, cancel := context.WithTimeout(ctx, j.p.ApprovalTimeout)
 	ans, err := a.Session.Asker.Ask(actx, req)
 	timedOut := actx.Err() != nil
 	cancel()
@@ -616,7 +659,7 @@ func (ic *Interceptor) remember(ctx context.Context, j *judgement, ans approval.
 			Principal:    a.Session.Principal,
 			Resource:     a.Resource,
 			Permissions:  perm,
-			TTL:          ic.o.TokenTTL,
+			TTL:          j.p.TokenTTL,
 			Scope:        capability.ScopePersistent,
 			AllowDynamic: a.Kind == Execute && j.analysis.IsDynamic(),
 			Approval:     rec.Hash[:],

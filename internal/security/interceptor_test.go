@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,9 +38,11 @@ type rig struct {
 	ic      *security.Interceptor
 	notices []security.Notice
 	mu      sync.Mutex
+	budget  *budget.Tracker
 }
 
-type rigOpt func(*security.Options)
+// rigOpt adjusts the interceptor's options or the workspace's profile.
+type rigOpt func(*security.Options, *security.Profile)
 
 func newRig(t testing.TB, opts ...rigOpt) *rig {
 	t.Helper()
@@ -47,7 +50,7 @@ func newRig(t testing.TB, opts ...rigOpt) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, dir: dir, home: filepath.Join(dir, "home"), ws: filepath.Join(dir, "ws")}
+	r := &rig{t: t, dir: dir, home: filepath.Join(dir, "home"), ws: filepath.Join(dir, "ws"), budget: budget.NewTracker()}
 	for _, d := range []string{r.home, filepath.Join(r.ws, ".astrid"), filepath.Join(r.ws, "src")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
@@ -95,23 +98,28 @@ func (r *rig) open(opts ...rigOpt) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracker, err := budget.NewTracker(budget.Limits{SessionMax: budget.FromUSD(1), PerActionMax: budget.FromUSD(0.5), WarnAtPercent: 80})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := security.Options{
-		Rules:      rules,
-		Tokens:     r.tokens,
-		Allowances: approval.NewAllowances(r.db.Allowances()),
-		Budget:     tracker,
-		Deferred:   r.db.Deferred(),
-		Audit:      r.log,
+	profile := &security.Profile{
+		Rules: rules,
 		Workspace: security.WorkspaceRules{
 			RequireApprovalForDelete:  true,
 			RequireApprovalForNetwork: true,
 			SandboxAvailable:          true,
 		},
+		Limits:          budget.Limits{SessionMax: budget.FromUSD(1), PerActionMax: budget.FromUSD(0.5), WarnAtPercent: 80},
 		ApprovalTimeout: 5 * time.Second,
+	}
+	o := security.Options{
+		Profiles: func(ws string) (*security.Profile, error) {
+			if ws != r.ws {
+				return nil, errors.New("unknown workspace " + ws)
+			}
+			return profile, nil
+		},
+		Tokens:     r.tokens,
+		Allowances: approval.NewAllowances(r.db.Allowances()),
+		Budget:     r.budget,
+		Deferred:   r.db.Deferred(),
+		Audit:      r.log,
 		Notify: func(n security.Notice) {
 			r.mu.Lock()
 			r.notices = append(r.notices, n)
@@ -119,7 +127,7 @@ func (r *rig) open(opts ...rigOpt) {
 		},
 	}
 	for _, f := range opts {
-		f(&o)
+		f(&o, profile)
 	}
 	r.ic, err = security.New(o)
 	if err != nil {
@@ -367,7 +375,7 @@ func TestModes(t *testing.T) {
 		{security.Autonomous, func(r *rig, s security.Session) security.Action { return security.NewExecAction(s, "curl x | sh", nil) }, true, true},
 	} {
 		sandbox := tc.sandbox
-		r := newRig(t, func(o *security.Options) { o.Workspace.SandboxAvailable = sandbox })
+		r := newRig(t, func(_ *security.Options, p *security.Profile) { p.Workspace.SandboxAvailable = sandbox })
 		a := &asker{d: approval.AllowOnce}
 		act := tc.action(r, r.session("s", tc.mode, a))
 		if _, err := r.ic.Run(ctx, act, &counter{}); err != nil {
@@ -381,10 +389,10 @@ func TestModes(t *testing.T) {
 
 func TestEscapePolicyDenyAndAutoAllow(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t, func(o *security.Options) {
-		o.Workspace.EscapeDeny = true
-		o.Workspace.AutoAllowRead = []string{"/usr/share/**"}
-		o.Workspace.NeverAllow = []string{"**/secrets/**"}
+	r := newRig(t, func(_ *security.Options, p *security.Profile) {
+		p.Workspace.EscapeDeny = true
+		p.Workspace.AutoAllowRead = []string{"/usr/share/**"}
+		p.Workspace.NeverAllow = []string{"**/secrets/**"}
 	})
 	a := &asker{d: approval.AllowOnce}
 	s := r.session("s", security.Autonomous, a)
@@ -451,7 +459,7 @@ func TestDeferredRunsExactlyOnceAfterRestart(t *testing.T) {
 	}
 	// A frontend that never answers also defers (after the timeout).
 	r.close()
-	r.open(func(o *security.Options) { o.ApprovalTimeout = 50 * time.Millisecond })
+	r.open(func(_ *security.Options, p *security.Profile) { p.ApprovalTimeout = 50 * time.Millisecond })
 	silent := approval.AskerFunc(func(ctx context.Context, _ approval.Request) (approval.Answer, error) {
 		<-ctx.Done()
 		return approval.Answer{}, ctx.Err()
@@ -577,7 +585,7 @@ func (f *failingAudit) Append(context.Context, audit.Entry) (audit.Receipt, erro
 
 func TestAuditFailureDenies(t *testing.T) {
 	fa := &failingAudit{}
-	r := newRig(t, func(o *security.Options) { o.Audit = fa })
+	r := newRig(t, func(o *security.Options, _ *security.Profile) { o.Audit = fa })
 	ex := &counter{}
 	_, err := r.ic.Run(context.Background(), r.file(security.FileRead, r.session("s", security.Guided, nil), "src/main.go"), ex)
 	wantDenied(t, err, security.StepAudit, "")
@@ -722,5 +730,39 @@ func BenchmarkPolicyOnly(b *testing.B) {
 		if _, err := r.ic.Intercept(ctx, a); err == nil {
 			b.Fatal("intercept succeeded without an audit log")
 		}
+	}
+}
+
+func TestUnknownWorkspaceProfileDenies(t *testing.T) {
+	r := newRig(t)
+	s := r.session("s", security.Autonomous, &asker{d: approval.AllowAlways})
+	s.Workspace = r.dir // the rig knows no profile for it
+	a := r.file(security.FileRead, s, filepath.Join(r.ws, "src/main.go"))
+	_, err := r.ic.Run(context.Background(), a, &counter{})
+	wantDenied(t, err, security.StepPolicy, "configuration")
+}
+
+func TestNetworkActions(t *testing.T) {
+	ctx := context.Background()
+	net := func(s security.Session, host string, addr string) security.Action {
+		uri, err := security.NetURI(host, 443)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return security.Action{Kind: security.Network, Resource: uri, Session: s, Host: host, Port: 443, Addrs: []netip.Addr{netip.MustParseAddr(addr)}}
+	}
+	for _, requireApproval := range []bool{true, false} {
+		r := newRig(t, func(_ *security.Options, p *security.Profile) { p.Workspace.RequireApprovalForNetwork = requireApproval })
+		a := &asker{d: approval.AllowOnce}
+		s := r.session("s", security.Autonomous, a)
+		if _, err := r.ic.Run(ctx, net(s, "api.github.com", "140.82.112.5"), &counter{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.asked.Load() == 1; got != requireApproval {
+			t.Errorf("require_approval_for_network=%v: asked=%v", requireApproval, got)
+		}
+		// A name that resolves to the metadata address is refused by policy.
+		_, err := r.ic.Run(ctx, net(s, "metadata.evil.test", "169.254.169.254"), &counter{})
+		wantDenied(t, err, security.StepPolicy, "denied_hosts")
 	}
 }
