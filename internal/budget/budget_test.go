@@ -7,7 +7,6 @@ import (
 	"testing"
 )
 
-
 func TestConcurrentReservationsNeverOverspend(t *testing.T) {
 	const limit = 100 * 1_000_000 // $100
 	tr := NewTracker()

@@ -752,7 +752,9 @@ func TestNetworkActions(t *testing.T) {
 		return security.Action{Kind: security.Network, Resource: uri, Session: s, Host: host, Port: 443, Addrs: []netip.Addr{netip.MustParseAddr(addr)}}
 	}
 	for _, requireApproval := range []bool{true, false} {
-		r := newRig(t, func(_ *security.Options, p *security.Profile) { p.Workspace.RequireApprovalForNetwork = requireApproval })
+		r := newRig(t, func(_ *security.Options, p *security.Profile) {
+			p.Workspace.RequireApprovalForNetwork = requireApproval
+		})
 		a := &asker{d: approval.AllowOnce}
 		s := r.session("s", security.Autonomous, a)
 		if _, err := r.ic.Run(ctx, net(s, "api.github.com", "140.82.112.5"), &counter{}); err != nil {
