@@ -78,7 +78,7 @@ api_url = "ftp://x"
 [security.policy]
 blocked_commands = ["sudo", "/bin/rm", "mkfs.["]
 denied_paths = ["etc/**", "/a/[b"]
-allowed_hosts = ["ok.example.com", "*.fine.org:443", "http://x", "a:99999"]
+allowed_hosts = ["ok.example.com", "*.fine.org:443", "10.0.0.0/8", "http://x", "a:99999"]
 [budget]
 session_max_usd = -1
 warn_at_percent = 0

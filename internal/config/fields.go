@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -403,8 +404,12 @@ func pathGlob(absolute bool) func(string) error {
 }
 
 // hostPattern accepts "host", "*.domain", an IP, each optionally with
-// ":port" (IPv6 with a port in brackets).
+// ":port" (IPv6 with a port in brackets), or an address range in CIDR form
+// ("10.0.0.0/8", "fd00::/8").
 func hostPattern(s string) error {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return nil
+	}
 	if strings.ContainsAny(s, "/@ \t\r\n\x00") {
 		return errors.New("not host or host:port")
 	}

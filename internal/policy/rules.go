@@ -2,8 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -34,10 +36,51 @@ type Config struct {
 // concurrent use.
 type Rules struct {
 	cfg          Config
-	deniedNets   []netip.Prefix
-	allowedNets  []netip.Prefix
-	deniedHosts  []string
-	allowedHosts []string
+	deniedNets   []netPattern
+	allowedNets  []netPattern
+	deniedHosts  []hostPattern
+	allowedHosts []hostPattern
+}
+
+// hostPattern is a host glob with an optional port (0 = any port).
+type hostPattern struct {
+	glob string
+	port int
+}
+
+// netPattern is an address range with an optional port (0 = any port).
+type netPattern struct {
+	prefix netip.Prefix
+	port   int
+}
+
+// parseHostPattern accepts "host", "*.domain", "1.2.3.4", "10.0.0.0/8",
+// each but the range optionally with ":port" ("[v6]:port" for IPv6).
+func parseHostPattern(s string) (hostPattern, netPattern, bool, error) {
+	if pfx, err := netip.ParsePrefix(s); err == nil {
+		return hostPattern{}, netPattern{prefix: pfx.Masked()}, true, nil
+	}
+	host, port := s, 0
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
+		h, p, err := net.SplitHostPort(s)
+		if err != nil {
+			return hostPattern{}, netPattern{}, false, fmt.Errorf("not host or host:port")
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return hostPattern{}, netPattern{}, false, fmt.Errorf("port %q is not in 1-65535", p)
+		}
+		host, port = h, n
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		return hostPattern{}, netPattern{prefix: netip.PrefixFrom(a, a.BitLen()), port: port}, true, nil
+	}
+	host = strings.ToLower(host)
+	if _, err := path.Match(host, ""); err != nil || host == "" || strings.ContainsAny(host, "/ ") {
+		return hostPattern{}, netPattern{}, false, fmt.Errorf("invalid host pattern")
+	}
+	return hostPattern{glob: host, port: port}, netPattern{}, false, nil
 }
 
 // Violation says which rule refused an action; it is what the denial, the
@@ -69,26 +112,22 @@ func Compile(cfg Config) (*Rules, error) {
 	for _, lists := range []struct {
 		name  string
 		in    []string
-		nets  *[]netip.Prefix
-		hosts *[]string
+		nets  *[]netPattern
+		hosts *[]hostPattern
 	}{
 		{"denied_hosts", cfg.DeniedHosts, &r.deniedNets, &r.deniedHosts},
 		{"allowed_hosts", cfg.AllowedHosts, &r.allowedNets, &r.allowedHosts},
 	} {
 		for _, h := range lists.in {
-			if pfx, err := netip.ParsePrefix(h); err == nil {
-				*lists.nets = append(*lists.nets, pfx.Masked())
-				continue
+			hp, np, isNet, err := parseHostPattern(h)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q: %v", lists.name, h, err)
 			}
-			if a, err := netip.ParseAddr(h); err == nil {
-				*lists.nets = append(*lists.nets, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-				continue
+			if isNet {
+				*lists.nets = append(*lists.nets, np)
+			} else {
+				*lists.hosts = append(*lists.hosts, hp)
 			}
-			h = strings.ToLower(h)
-			if _, err := path.Match(h, ""); err != nil || h == "" || strings.ContainsAny(h, "/ ") {
-				return nil, fmt.Errorf("%s: invalid host pattern %q", lists.name, h)
-			}
-			*lists.hosts = append(*lists.hosts, h)
 		}
 	}
 	for _, d := range append(append([]string(nil), cfg.Protected...), cfg.ReadOnly...) {
@@ -145,26 +184,26 @@ func (r *Rules) Path(p string, write bool) *Violation {
 	return nil
 }
 
-// Host judges a network destination: the host name as requested and the
-// addresses it resolved to (the caller resolves; every address is checked,
-// so a name that resolves to a private address is caught). Loopback,
-// link-local, private, unspecified, multicast and cloud metadata addresses
-// are denied unless allowed_hosts names them.
-func (r *Rules) Host(host string, addrs []netip.Addr) *Violation {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if matchHost(r.deniedHosts, host) {
+// Host judges a network destination: the host name as requested, the port,
+// and the addresses the name resolved to (the caller resolves; every
+// address is checked, so a name that resolves to a private address is
+// caught). Loopback, link-local, private, unspecified, multicast and cloud
+// metadata addresses are denied unless allowed_hosts names them.
+func (r *Rules) Host(host string, port int, addrs []netip.Addr) *Violation {
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if matchHost(r.deniedHosts, host, port) {
 		return &Violation{Rule: "denied_hosts", Detail: fmt.Sprintf("host %s is denied", host)}
 	}
-	hostAllowed := matchHost(r.allowedHosts, host)
+	hostAllowed := matchHost(r.allowedHosts, host, port)
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = append(addrs, a)
 	}
 	for _, a := range addrs {
 		a = a.Unmap()
-		if inAny(r.deniedNets, a) {
+		if inAny(r.deniedNets, a, port) {
 			return &Violation{Rule: "denied_hosts", Detail: fmt.Sprintf("address %s of %s is denied", a, host)}
 		}
-		if special := specialAddr(a); special != "" && !hostAllowed && !inAny(r.allowedNets, a) {
+		if special := specialAddr(a); special != "" && !hostAllowed && !inAny(r.allowedNets, a, port) {
 			return &Violation{Rule: "denied_hosts", Detail: fmt.Sprintf("address %s of %s is %s; allow it explicitly in allowed_hosts", a, host, special)}
 		}
 	}
@@ -189,7 +228,7 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 func specialAddr(a netip.Addr) string {
 	switch {
-	case inAny(metadataAddrs, a):
+	case containsAny(metadataAddrs, a):
 		return "a cloud metadata address"
 	case a.IsLoopback():
 		return "loopback"
@@ -205,7 +244,7 @@ func specialAddr(a netip.Addr) string {
 	return ""
 }
 
-func inAny(nets []netip.Prefix, a netip.Addr) bool {
+func containsAny(nets []netip.Prefix, a netip.Addr) bool {
 	for _, n := range nets {
 		if n.Contains(a) {
 			return true
@@ -214,16 +253,28 @@ func inAny(nets []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-func matchHost(patterns []string, host string) bool {
-	for _, p := range patterns {
-		if p == host {
+func inAny(nets []netPattern, a netip.Addr, port int) bool {
+	for _, n := range nets {
+		if n.prefix.Contains(a) && (n.port == 0 || n.port == port) {
 			return true
 		}
-		if ok, _ := path.Match(p, host); ok {
+	}
+	return false
+}
+
+func matchHost(patterns []hostPattern, host string, port int) bool {
+	for _, p := range patterns {
+		if p.port != 0 && p.port != port {
+			continue
+		}
+		if p.glob == host {
+			return true
+		}
+		if ok, _ := path.Match(p.glob, host); ok {
 			return true
 		}
 		// "*.example.com" also covers deeper names (a.b.example.com).
-		if suffix, ok := strings.CutPrefix(p, "*."); ok && strings.HasSuffix(host, "."+suffix) {
+		if suffix, ok := strings.CutPrefix(p.glob, "*."); ok && strings.HasSuffix(host, "."+suffix) {
 			return true
 		}
 	}

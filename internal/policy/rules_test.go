@@ -12,7 +12,7 @@ func testRules(t *testing.T) *Rules {
 		BlockedCommands: testBlocked,
 		DeniedPaths:     []string{"/etc/**", "/boot/**", "/sys/**", "/proc/**", "/dev/**", "**/.ssh/**"},
 		DeniedHosts:     []string{"evil.example", "*.tracker.test", "203.0.113.0/24"},
-		AllowedHosts:    []string{"localhost", "10.1.2.3"},
+		AllowedHosts:    []string{"localhost", "10.1.2.3", "10.9.9.9:8443", "api.internal.test:443"},
 		MaxArgumentSize: 1000,
 		Protected:       []string{"/home/u/.astrid"},
 		ReadOnly:        []string{"/home/u/proj/.astrid"},
@@ -68,27 +68,36 @@ func TestHost(t *testing.T) {
 		host  string
 		addrs []netip.Addr
 		deny  bool
+		port  int
 	}{
-		{"api.github.com", []netip.Addr{a("140.82.112.5")}, false},
-		{"evil.example", nil, true},
-		{"EVIL.example.", nil, true},
-		{"x.tracker.test", nil, true},
-		{"a.b.tracker.test", nil, true},
-		{"good.test", []netip.Addr{a("203.0.113.9")}, true},
-		{"169.254.169.254", nil, true},
-		{"metadata.internal", []netip.Addr{a("169.254.169.254")}, true},
-		{"rebind.test", []netip.Addr{a("93.184.216.34"), a("127.0.0.1")}, true},
-		{"127.0.0.1", nil, true},
-		{"[::1]", []netip.Addr{a("::1")}, true},
-		{"x", []netip.Addr{a("::ffff:192.168.1.1")}, true},
-		{"x", []netip.Addr{a("100.64.0.1")}, true},
-		{"x", []netip.Addr{a("0.0.0.0")}, true},
-		{"x", []netip.Addr{a("fe80::1")}, true},
-		{"localhost", []netip.Addr{a("127.0.0.1")}, false},
-		{"internal", []netip.Addr{a("10.1.2.3")}, false},
-		{"internal", []netip.Addr{a("10.1.2.4")}, true},
+		{"x", []netip.Addr{a("10.9.9.9")}, false, 8443},
+		{"x", []netip.Addr{a("10.9.9.9")}, true, 22},
+		{"api.internal.test", []netip.Addr{a("10.3.3.3")}, false, 443},
+		{"api.internal.test", []netip.Addr{a("10.3.3.3")}, true, 80},
+		{"api.github.com", []netip.Addr{a("140.82.112.5")}, false, 0},
+		{"evil.example", nil, true, 0},
+		{"EVIL.example.", nil, true, 0},
+		{"x.tracker.test", nil, true, 0},
+		{"a.b.tracker.test", nil, true, 0},
+		{"good.test", []netip.Addr{a("203.0.113.9")}, true, 0},
+		{"169.254.169.254", nil, true, 0},
+		{"metadata.internal", []netip.Addr{a("169.254.169.254")}, true, 0},
+		{"rebind.test", []netip.Addr{a("93.184.216.34"), a("127.0.0.1")}, true, 0},
+		{"127.0.0.1", nil, true, 0},
+		{"[::1]", []netip.Addr{a("::1")}, true, 0},
+		{"x", []netip.Addr{a("::ffff:192.168.1.1")}, true, 0},
+		{"x", []netip.Addr{a("100.64.0.1")}, true, 0},
+		{"x", []netip.Addr{a("0.0.0.0")}, true, 0},
+		{"x", []netip.Addr{a("fe80::1")}, true, 0},
+		{"localhost", []netip.Addr{a("127.0.0.1")}, false, 0},
+		{"internal", []netip.Addr{a("10.1.2.3")}, false, 0},
+		{"internal", []netip.Addr{a("10.1.2.4")}, true, 0},
 	} {
-		v := r.Host(tc.host, tc.addrs)
+		port := tc.port
+		if port == 0 {
+			port = 443
+		}
+		v := r.Host(tc.host, port, tc.addrs)
 		if (v != nil) != tc.deny {
 			t.Errorf("Host(%q, %v) = %v, want deny=%v", tc.host, tc.addrs, v, tc.deny)
 		}
@@ -119,6 +128,8 @@ func TestCompileRejectsBadConfig(t *testing.T) {
 		{BlockedCommands: []string{""}},
 		{DeniedHosts: []string{"bad host"}},
 		{AllowedHosts: []string{"a/b"}},
+		{AllowedHosts: []string{"host:99999"}},
+		{DeniedHosts: []string{"[::1"}},
 		{Protected: []string{"relative"}},
 		{ReadOnly: []string{"/a/../b"}},
 	} {

@@ -413,7 +413,7 @@ func (ic *Interceptor) policy(j *judgement) error {
 		case Execute:
 			j.analysis, v = r.Command(a.Command)
 		case Network:
-			v = r.Host(a.Host, a.Addrs)
+			v = r.Host(a.Host, a.Port, a.Addrs)
 		}
 	}
 	if v != nil {
