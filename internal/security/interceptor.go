@@ -148,6 +148,9 @@ type Notice struct {
 type Profile struct {
 	Rules     *policy.Rules
 	Workspace WorkspaceRules
+	// Mode is the configured workspace mode. A session runs in the
+	// stricter of its own mode and this one ("" means safe).
+	Mode Mode
 	Limits    budget.Limits
 	// ApprovalTimeout bounds the wait for a human ([security]
 	// approval_timeout_secs); 0 means 300 s.
@@ -486,7 +489,8 @@ func (ic *Interceptor) mode(j *judgement, dynamic bool) (bool, error) {
 		j.proof.Rule = "escape_policy"
 		return false, &DeniedError{Step: StepWorkspace, Rule: "escape_policy", Reason: fmt.Sprintf("%s is outside the workspace and escape_policy is deny", a.Path)}
 	}
-	if dynamic || a.Session.Mode == "" {
+	mode := stricter(a.Session.Mode, j.p.Mode)
+	if dynamic {
 		return false, nil
 	}
 	if fileKind && matchAny(w.NeverAllow, a.Path) {
@@ -508,7 +512,7 @@ func (ic *Interceptor) mode(j *judgement, dynamic bool) (bool, error) {
 		return false, nil
 	}
 	allow := false
-	switch a.Session.Mode {
+	switch mode {
 	case Guided:
 		allow = a.Kind == FileRead || a.Kind == FileList
 	case Autonomous:
@@ -524,9 +528,27 @@ func (ic *Interceptor) mode(j *judgement, dynamic bool) (bool, error) {
 		}
 	}
 	if allow {
-		j.proof.Rule = "mode:" + string(a.Session.Mode)
+		j.proof.Rule = "mode:" + string(mode)
 	}
 	return allow, nil
+}
+
+// stricter returns the stricter of two modes; "" and unknown modes count
+// as safe.
+func stricter(a, b Mode) Mode {
+	rank := func(m Mode) int {
+		switch m {
+		case Guided:
+			return 1
+		case Autonomous:
+			return 2
+		}
+		return 0
+	}
+	if rank(a) <= rank(b) {
+		return orMode(a)
+	}
+	return orMode(b)
 }
 
 func matchAny(globs []string, p string) bool {
@@ -580,7 +602,7 @@ func (ic *Interceptor) ask(ctx context.Context, j *judgement) (*approval.Answer,
 // request builds what the human sees.
 func (ic *Interceptor) request(j *judgement) approval.Request {
 	a := j.a
-	reason := "no token or allowance covers it in " + string(orMode(a.Session.Mode)) + " mode"
+	reason := "no token or allowance covers it in " + string(stricter(a.Session.Mode, j.p.Mode)) + " mode"
 	if a.Kind == Execute && j.analysis.IsDynamic() {
 		reason = "the command cannot be fully checked: " + strings.Join(j.analysis.Dynamic, "; ")
 	} else if !j.inside && a.Kind != Execute && a.Kind != Network && a.Kind != MCPTool && a.Kind != Capsule {

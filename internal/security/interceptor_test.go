@@ -100,6 +100,7 @@ func (r *rig) open(opts ...rigOpt) {
 	}
 	profile := &security.Profile{
 		Rules: rules,
+		Mode:  security.Autonomous, // sessions choose their own mode below it
 		Workspace: security.WorkspaceRules{
 			RequireApprovalForDelete:  true,
 			RequireApprovalForNetwork: true,
@@ -766,5 +767,20 @@ func TestNetworkActions(t *testing.T) {
 		// A name that resolves to the metadata address is refused by policy.
 		_, err := r.ic.Run(ctx, net(s, "metadata.evil.test", "169.254.169.254"), &counter{})
 		wantDenied(t, err, security.StepPolicy, "denied_hosts")
+	}
+}
+
+func TestWorkspaceModeCapsTheSession(t *testing.T) {
+	r := newRig(t, func(_ *security.Options, p *security.Profile) { p.Mode = security.Guided })
+	a := &asker{d: approval.AllowOnce}
+	s := r.session("s", security.Autonomous, a)
+	if _, err := r.ic.Run(context.Background(), r.file(security.FileWrite, s, "src/x.go"), &counter{}); err != nil {
+		t.Fatal(err)
+	}
+	if a.asked.Load() != 1 {
+		t.Fatal("an autonomous session wrote without asking in a workspace configured as guided")
+	}
+	if a.last.Reason != "no token or allowance covers it in guided mode" {
+		t.Errorf("reason %q", a.last.Reason)
 	}
 }

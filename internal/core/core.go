@@ -1,0 +1,285 @@
+// Package core opens the state of one $ASTRID_HOME and wires the security
+// subsystems over it: the store, the runtime key, the audit log, capability
+// tokens, allowances, the deferred approval queue, budgets, and the
+// interceptor with a profile per workspace built from the layered
+// configuration.
+//
+// The daemon holds one Core for its lifetime; CLI commands that must write
+// while no daemon runs (approving a deferred action) open one briefly.
+// Nothing else constructs these subsystems.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/budget"
+	"github.com/astrid-runtime/astrid/internal/capability"
+	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/home"
+	"github.com/astrid-runtime/astrid/internal/keys"
+	"github.com/astrid-runtime/astrid/internal/policy"
+	"github.com/astrid-runtime/astrid/internal/security"
+	"github.com/astrid-runtime/astrid/internal/store"
+)
+
+// Options configure Open.
+type Options struct {
+	Home home.Dir
+	// Getenv and SystemConfigFile are passed to config.Load.
+	Getenv           func(string) string
+	SystemConfigFile string
+	// Sync is the store's durability; the zero value fsyncs every commit.
+	Sync   store.Sync
+	Notify func(security.Notice)
+	Logger *slog.Logger
+}
+
+// Core is the opened state. Its fields are set by Open and never change;
+// the subsystems are safe for concurrent use.
+type Core struct {
+	Home        home.Dir
+	Key         *keys.Key
+	Trusted     keys.Trusted
+	DB          *store.DB
+	Audit       *audit.Log
+	Tokens      *capability.Service
+	Allowances  *approval.Allowances
+	Budget      *budget.Tracker
+	Interceptor *security.Interceptor
+
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	profiles map[string]*security.Profile // guarded by mu; by workspace root
+}
+
+// Open opens (creating when missing) the state under opts.Home. The user
+// configuration must be valid: a broken configuration is an error here,
+// never a silent fallback to defaults.
+func Open(ctx context.Context, opts Options) (c *Core, err error) {
+	if opts.Getenv == nil {
+		return nil, errors.New("core: no Getenv")
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	c = &Core{Home: opts.Home, opts: opts, log: lg, profiles: map[string]*security.Profile{}}
+	base, err := c.config("")
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.Home.Ensure(); err != nil {
+		return nil, err
+	}
+	var created bool
+	c.Key, created, err = keys.Dir(opts.Home.KeysDir()).LoadOrGenerate(keys.Runtime)
+	if err != nil {
+		return nil, fmt.Errorf("runtime key: %w", err)
+	}
+	if created {
+		lg.Warn("generated a new runtime signing key", "id", c.Key.ID(), "fingerprint", c.Key.Fingerprint())
+	}
+	if c.Trusted, err = keys.NewTrusted(c.Key.Public(), base.Keys.TrustedIssuers); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if c.DB, err = store.Open(ctx, opts.Home.StateDB(), store.Options{Sync: opts.Sync}); err != nil {
+		return nil, err
+	}
+	if c.Audit, err = audit.Open(ctx, c.DB.Audit(), c.Key, audit.Options{Trusted: c.Trusted}); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	c.Tokens, err = capability.New(ctx, capability.Options{
+		Store:     c.DB.Tokens(),
+		Trusted:   c.Trusted,
+		Key:       c.Key,
+		ClockSkew: time.Duration(base.Security.TokenClockSkewSecs) * time.Second,
+		TTL:       time.Duration(base.Security.AllowAlwaysTTLSecs) * time.Second,
+		Logger:    lg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	c.Allowances = approval.NewAllowances(c.DB.Allowances())
+	c.Budget = budget.NewTracker()
+	c.Interceptor, err = security.New(security.Options{
+		Profiles:   c.Profile,
+		Tokens:     c.Tokens,
+		Allowances: c.Allowances,
+		Budget:     c.Budget,
+		Deferred:   c.DB.Deferred(),
+		Audit:      c.Audit,
+		Notify:     opts.Notify,
+		Logger:     lg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the audit log and the store.
+func (c *Core) Close() error {
+	var errs []error
+	if c.Audit != nil {
+		errs = append(errs, c.Audit.Close())
+	}
+	if c.DB != nil {
+		errs = append(errs, c.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Core) config(workspace string) (*config.Config, error) {
+	res, err := config.Load(config.LoadOptions{Home: c.opts.Home, Workspace: workspace, SystemFile: c.opts.SystemConfigFile, Getenv: c.opts.Getenv})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return res.Config, nil
+}
+
+// Profile returns the security profile of a workspace root, built from the
+// configuration layers including the workspace's own, and cached.
+func (c *Core) Profile(workspace string) (*security.Profile, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.profiles[workspace]; ok {
+		return p, nil
+	}
+	cfg, err := c.config(workspace)
+	if err != nil {
+		return nil, err
+	}
+	p, err := BuildProfile(cfg, c.Home, c.opts.Getenv("HOME"), workspace)
+	if err != nil {
+		return nil, err
+	}
+	c.profiles[workspace] = p
+	return p, nil
+}
+
+// ForgetProfiles drops cached profiles, so the next action of each
+// workspace reads its configuration again.
+func (c *Core) ForgetProfiles() {
+	c.mu.Lock()
+	c.profiles = map[string]*security.Profile{}
+	c.mu.Unlock()
+}
+
+// BuildProfile turns a merged configuration into the interceptor's profile
+// for one workspace; userHome expands "~/" in denied_paths. It does no I/O
+// beyond resolving the state directory's symlinks, so that $ASTRID_HOME is
+// protected under its real name too.
+func BuildProfile(cfg *config.Config, h home.Dir, userHome, workspace string) (*security.Profile, error) {
+	homeDir := h.Path()
+	if real, err := filepath.EvalSymlinks(homeDir); err == nil {
+		homeDir = real
+	}
+	if userHome == "" {
+		userHome = "/nonexistent-home" // "~/" then matches nothing real
+	}
+	pol := cfg.Security.Policy
+	pc := policy.Config{
+		BlockedCommands: pol.BlockedCommands,
+		DeniedPaths:     expandHome(pol.DeniedPaths, userHome),
+		DeniedHosts:     pol.DeniedHosts,
+		AllowedHosts:    pol.AllowedHosts,
+		MaxArgumentSize: int(pol.MaxArgumentSize),
+		Protected:       dedupe([]string{filepath.Clean(h.Path()), homeDir}),
+	}
+	if workspace != "" {
+		if !filepath.IsAbs(workspace) {
+			return nil, fmt.Errorf("workspace %q is not absolute", workspace)
+		}
+		pc.ReadOnly = []string{filepath.Join(filepath.Clean(workspace), ".astrid")}
+	}
+	rules, err := policy.Compile(pc)
+	if err != nil {
+		return nil, err
+	}
+	ws := cfg.Workspace
+	p := &security.Profile{
+		Rules: rules,
+		Mode:  security.Mode(ws.Mode),
+		Workspace: security.WorkspaceRules{
+			EscapeDeny:                ws.EscapePolicy == "deny",
+			AutoAllowRead:             relativeTo(ws.AutoAllowRead, workspace),
+			AutoAllowWrite:            relativeTo(ws.AutoAllowWrite, workspace),
+			NeverAllow:                relativeTo(ws.NeverAllow, workspace),
+			RequireApprovalForDelete:  pol.RequireApprovalForDelete,
+			RequireApprovalForNetwork: pol.RequireApprovalForNetwork,
+			// NOTE: false until the native sandbox (Landlock re-exec
+			// helper) runs every command; until then autonomous mode
+			// still asks before each command.
+			SandboxAvailable: false,
+		},
+		Limits: budget.Limits{
+			SessionMax:    budget.FromUSD(cfg.Budget.SessionMaxUSD),
+			PerActionMax:  budget.FromUSD(cfg.Budget.PerActionMaxUSD),
+			WorkspaceMax:  budget.FromUSD(cfg.Budget.WorkspaceMaxUSD),
+			WarnAtPercent: int(cfg.Budget.WarnAtPercent),
+		},
+		ApprovalTimeout: time.Duration(cfg.Security.ApprovalTimeoutSecs) * time.Second,
+		TokenTTL:        time.Duration(cfg.Security.AllowAlwaysTTLSecs) * time.Second,
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// expandHome turns "~/x" globs into absolute ones.
+func expandHome(globs []string, userHome string) []string {
+	out := make([]string, len(globs))
+	for i, g := range globs {
+		if rest, ok := strings.CutPrefix(g, "~/"); ok {
+			g = filepath.Join(userHome, rest)
+		}
+		out[i] = g
+	}
+	return out
+}
+
+// relativeTo anchors relative globs at the workspace root; without a
+// workspace they match nothing and are dropped.
+func relativeTo(globs []string, workspace string) []string {
+	var out []string
+	for _, g := range globs {
+		switch {
+		case strings.HasPrefix(g, "/"):
+			out = append(out, g)
+		case workspace != "":
+			out = append(out, filepath.Join(workspace, g))
+		}
+	}
+	return out
+}
+
+func dedupe(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		dup := false
+		for _, y := range out {
+			dup = dup || x == y
+		}
+		if !dup {
+			out = append(out, x)
+		}
+	}
+	return out
+}
