@@ -150,8 +150,8 @@ type Profile struct {
 	Workspace WorkspaceRules
 	// Mode is the configured workspace mode. A session runs in the
 	// stricter of its own mode and this one ("" means safe).
-	Mode Mode
-	Limits    budget.Limits
+	Mode   Mode
+	Limits budget.Limits
 	// ApprovalTimeout bounds the wait for a human ([security]
 	// approval_timeout_secs); 0 means 300 s.
 	ApprovalTimeout time.Duration
