@@ -125,6 +125,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newInitCmd(env),
 		newTokensCmd(env),
 		newAuditCmd(env),
+		newApprovalsCmd(env),
 	)
 	return root
 }

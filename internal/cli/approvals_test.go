@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/home"
+	"github.com/astrid-runtime/astrid/internal/security"
+)
+
+// deferTwo opens the core as the daemon would and defers two writes.
+func deferTwo(t *testing.T, te *testEnv) []string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := core.Open(ctx, core.Options{Home: home.Dir(te.vars["ASTRID_HOME"]), Getenv: func(k string) string { return te.vars[k] },
+		SystemConfigFile: filepath.Join(te.tmp, "etc", "config.toml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ws := filepath.Join(te.tmp, "repo")
+	var ids []string
+	for _, f := range []string{"a.go", "b.go"} {
+		a, err := security.NewFileAction(security.FileWrite, security.Session{ID: "s1", Principal: "me", Workspace: ws}, f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Interceptor.Intercept(ctx, a)
+		var de *security.DeferredError
+		if !errors.As(err, &de) {
+			t.Fatalf("intercept without a frontend: %v", err)
+		}
+		ids = append(ids, de.ID)
+	}
+	return ids
+}
+
+func TestApprovalsListApproveDeny(t *testing.T) {
+	te := newTestEnv(t)
+	if out, _, code := te.run(t, "approvals", "list"); code != 0 || !strings.Contains(out, "no deferred approvals") {
+		t.Fatalf("empty list: %d %q", code, out)
+	}
+	ids := deferTwo(t, te)
+	out, stderr, code := te.run(t, "approvals", "list")
+	if code != 0 || !strings.Contains(out, ids[0]) || !strings.Contains(out, ids[1]) || !strings.Contains(out, "pending") {
+		t.Fatalf("list: %d %q %q", code, out, stderr)
+	}
+	if out, stderr, code := te.run(t, "approvals", "approve", ids[0], "--scope", "session"); code != 0 || !strings.Contains(out, "approved") {
+		t.Fatalf("approve: %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := te.run(t, "approvals", "deny", ids[0]); code == 0 || !strings.Contains(stderr, "already resolved") {
+		t.Fatalf("second answer: %d %q", code, stderr)
+	}
+	if _, stderr, code := te.run(t, "approvals", "approve", ids[1], "--scope", "forever"); code == 0 || !strings.Contains(stderr, "--scope") {
+		t.Fatalf("bad scope: %d %q", code, stderr)
+	}
+	if _, stderr, code := te.run(t, "approvals", "deny", ids[1], "--reason", "not now"); code != 0 {
+		t.Fatalf("deny: %q", stderr)
+	}
+	out, _, code = te.run(t, "--format", "json", "approvals", "show", ids[0])
+	var v approvalView
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
+		t.Fatalf("show: %d %q", code, out)
+	}
+	if v.Status != approval.Approved || v.Answer == nil || v.Answer.Decision != approval.AllowSession || !strings.HasPrefix(v.Answer.By, "local:") {
+		t.Errorf("show = %+v", v)
+	}
+	if out, _, _ := te.run(t, "approvals", "list"); !strings.Contains(out, "no deferred approvals") {
+		t.Errorf("answered approvals still pending: %q", out)
+	}
+	if out, _, _ := te.run(t, "approvals", "list", "--all"); !strings.Contains(out, "denied") || !strings.Contains(out, "approved") {
+		t.Errorf("list --all: %q", out)
+	}
+	if _, stderr, code := te.run(t, "approvals", "show", "nope"); code == 0 || !strings.Contains(stderr, "no such deferred approval") {
+		t.Errorf("show unknown: %d %q", code, stderr)
+	}
+	// Every answer is in the audit log, which still verifies.
+	if out, stderr, code := te.run(t, "audit", "verify"); code != 0 {
+		t.Fatalf("audit verify after answers: %d %q %q", code, out, stderr)
+	}
+	out, _, _ = te.run(t, "--format", "json", "audit", "list")
+	if n := strings.Count(out, "deferred:"); n != 4 {
+		t.Errorf("audit mentions deferred approvals %d times, want 4 (2 deferrals, 2 answers):\n%s", n, out)
+	}
+	if _, err := os.Stat(filepath.Join(te.vars["ASTRID_HOME"], "state.db")); err != nil {
+		t.Fatal(err)
+	}
+}
