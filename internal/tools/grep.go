@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -28,6 +29,10 @@ type grepArgs struct {
 	CaseInsensitive bool
 
 	re *regexp.Regexp
+	// whole, when set, finds whether a file has any matching line at
+	// all: re in multi-line mode. It is nil when the pattern anchors to
+	// the start or end of the text (\A, \z), which mean the line there.
+	whole *regexp.Regexp
 }
 
 const (
@@ -89,6 +94,9 @@ func parseGrep(raw []byte) (grepArgs, error) {
 		return bad("pattern", "not a valid RE2 regular expression: "+strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 	}
 	a.re = re
+	if tree, err := syntax.Parse("(?m)"+expr, syntax.Perl); err == nil && !anchorsText(tree) {
+		a.whole, _ = regexp.Compile("(?m)" + expr)
+	}
 	if a.Glob != "" {
 		g, err := checkPattern("grep", "glob", a.Glob)
 		if err != nil {
@@ -199,6 +207,19 @@ func globMatches(glob, rel string) bool {
 	return doublestar.MatchUnvalidated(glob, rel)
 }
 
+// anchorsText reports whether a regexp uses \A or \z.
+func anchorsText(re *syntax.Regexp) bool {
+	if re.Op == syntax.OpBeginText || re.Op == syntax.OpEndText {
+		return true
+	}
+	for _, sub := range re.Sub {
+		if anchorsText(sub) {
+			return true
+		}
+	}
+	return false
+}
+
 // file searches one open file.
 func (g *grepRun) file(f *os.File, size int64, name string) error {
 	if size > g.limits.GrepFileBytes {
@@ -214,7 +235,9 @@ func (g *grepRun) file(f *os.File, size int64, name string) error {
 		g.binary++
 		return nil
 	}
-	if !g.args.re.Match(data) {
+	// With CR line endings, "$" of the whole-file regexp would not match
+	// where it matches the line without its CR; search line by line.
+	if g.args.whole != nil && bytes.IndexByte(data, '\r') < 0 && !g.args.whole.Match(data) {
 		return nil
 	}
 	lines := bytes.Split(data, []byte("\n"))
@@ -224,6 +247,9 @@ func (g *grepRun) file(f *os.File, size int64, name string) error {
 	display := displayPath(name)
 	c := g.args.Context
 	last := -1 // the last line printed (0-based), for separators and overlap
+	for i := range lines {
+		lines[i] = bytes.TrimSuffix(lines[i], []byte("\r"))
+	}
 	for i, l := range lines {
 		if !g.args.re.Match(l) {
 			continue
@@ -233,7 +259,7 @@ func (g *grepRun) file(f *os.File, size int64, name string) error {
 			return errGrepFull
 		}
 		from := max(i-c, last+1)
-		if last >= 0 && from > last+1 || last < 0 && g.out.Len() > 0 && c > 0 {
+		if c > 0 && (last >= 0 && from > last+1 || last < 0 && g.out.Len() > 0) {
 			if !g.write("--\n") {
 				return errGrepFull
 			}
@@ -263,7 +289,6 @@ func (g *grepRun) file(f *os.File, size int64, name string) error {
 }
 
 func (g *grepRun) line(display string, sep byte, i int, l []byte) string {
-	l = bytes.TrimSuffix(l, []byte("\r"))
 	text, cut := clipRunes(l, grepLineChars)
 	s := fmt.Sprintf("%s%c%d%c%s", display, sep, i+1, sep, bytes.ToValidUTF8(text, []byte("\uFFFD")))
 	if cut {
