@@ -36,8 +36,10 @@ func openPath(path string, flags int, mode uint32) (int, error) {
 	}
 	how := unix.OpenHow{
 		Flags:   uint64(flags | unix.O_CLOEXEC),
-		Mode:    uint64(mode),
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	if flags&unix.O_CREAT != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		how.Mode = uint64(mode) // openat2 refuses a mode it would not use
 	}
 	for {
 		fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
@@ -85,6 +87,9 @@ func walkOpen(path string, flags int, mode uint32) (int, error) {
 			f, m = flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode
 		}
 		next, err := openatRetry(dir, name, f, m)
+		if err == unix.ENOTDIR && isSymlinkAt(dir, name) {
+			err = unix.ELOOP // O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR
+		}
 		unix.Close(dir)
 		if err != nil {
 			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -92,6 +97,11 @@ func walkOpen(path string, flags int, mode uint32) (int, error) {
 		dir = next
 	}
 	return dir, nil
+}
+
+func isSymlinkAt(dir int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
 }
 
 func openatRetry(dir int, name string, flags int, mode uint32) (int, error) {
@@ -121,6 +131,9 @@ func openDir(path string, create bool) (int, error) {
 		return -1, &fs.PathError{Op: "mkdir", Path: path, Err: err}
 	}
 	fd, err = openatRetry(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.ENOTDIR && isSymlinkAt(parent, name) {
+		err = unix.ELOOP
+	}
 	if err != nil {
 		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
