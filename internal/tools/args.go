@@ -122,7 +122,7 @@ func decodeValue(v json.RawMessage, dst any) error {
 		}
 		i, err := n.Int64()
 		if err != nil || i > 1<<31 || i < -(1<<31) {
-			return fmt.Errorf("want an integer, got %s", clipText(string(v), 32))
+			return fmt.Errorf("want an integer, got the number %s", clipText(string(v), 32))
 		}
 		*d = int(i)
 		return nil

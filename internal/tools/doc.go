@@ -11,9 +11,12 @@
 //		PathFilter: func(p string) bool { return rules.Path(p, false) == nil },
 //	})
 //
-// It sends reg.Specs() to the model. When the model calls a tool:
+// It sends reg.Specs() to the model. When the model calls a tool, the
+// runtime passes the call on:
 //
 //	res, err := reg.Run(ctx, interceptor, session, "read_file", rawJSONArgs)
+//
+// and Run goes through these steps:
 //
 //  1. Run finds the tool and checks the size of the arguments.
 //  2. The tool's Prepare decodes them strictly (exact field names, no
