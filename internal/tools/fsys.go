@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -198,7 +199,7 @@ const binarySniff = 8 << 10
 // isBinary reports whether b (the start of a file) looks binary: it
 // contains a NUL byte in its first 8 KiB.
 func isBinary(b []byte) bool {
-	return strings.IndexByte(string(b[:min(len(b), binarySniff)]), 0) >= 0
+	return bytes.IndexByte(b[:min(len(b), binarySniff)], 0) >= 0
 }
 
 // existing is what writeAtomic learned about the file it replaced.
