@@ -26,7 +26,7 @@ func BenchmarkReadFile(b *testing.B) {
 	})
 	// The executor alone, for comparison.
 	b.Run("executor", func(b *testing.B) {
-		t := readFile{DefaultLimits}
+		t := readFile{DefaultLimits()}
 		for b.Loop() {
 			if _, err := t.run(e.ws+"/big.go", readFileArgs{}); err != nil {
 				b.Fatal(err)

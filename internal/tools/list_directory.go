@@ -11,6 +11,10 @@ import (
 	"github.com/astrid-runtime/astrid/internal/security"
 )
 
+// maxListRead bounds the entries list_directory reads from one directory
+// (they are sorted before the first ListEntries are shown).
+const maxListRead = 100_000
+
 // listDirectory is list_directory{path}.
 type listDirectory struct{ w walkConfig }
 
@@ -65,7 +69,7 @@ func (t listDirectory) run(dir string) ([]byte, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	entries, err := readDir(fd)
+	entries, more, err := readDir(fd, maxListRead)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +116,9 @@ func (t listDirectory) run(dir string) ([]byte, error) {
 	var notes []string
 	if rest := len(entries) - hidden - shown; rest > 0 {
 		notes = append(notes, fmt.Sprintf("showing %d of %d entries; use glob to find specific files", shown, len(entries)-hidden))
+	}
+	if more {
+		notes = append(notes, fmt.Sprintf("the directory has more than %d entries; only the first %d read were considered", maxListRead, maxListRead))
 	}
 	if hidden > 0 {
 		notes = append(notes, fmt.Sprintf("%d entries refused by the workspace policy are not shown", hidden))

@@ -79,23 +79,25 @@ type Limits struct {
 	GrepFileBytes int64
 }
 
-// DefaultLimits are the limits of a zero Limits.
-var DefaultLimits = Limits{
-	ArgsBytes:     4 << 20,
-	ReadLines:     2000,
-	LineChars:     2000,
-	ReadBytes:     16 << 20,
-	EditBytes:     8 << 20,
-	DiffBytes:     32 << 10,
-	Results:       200,
-	ListEntries:   1000,
-	OutputBytes:   64 << 10,
-	WalkEntries:   200_000,
-	GrepFileBytes: 8 << 20,
+// DefaultLimits returns the limits a zero Limits stands for.
+func DefaultLimits() Limits {
+	return Limits{
+		ArgsBytes:     4 << 20,
+		ReadLines:     2000,
+		LineChars:     2000,
+		ReadBytes:     16 << 20,
+		EditBytes:     8 << 20,
+		DiffBytes:     32 << 10,
+		Results:       200,
+		ListEntries:   1000,
+		OutputBytes:   64 << 10,
+		WalkEntries:   200_000,
+		GrepFileBytes: 8 << 20,
+	}
 }
 
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	d := DefaultLimits()
 	pick := func(v *int, def int) {
 		if *v <= 0 {
 			*v = def
@@ -129,7 +131,7 @@ type Options struct {
 	// workspace profile (New is cheap). Nil disables glob and grep: they
 	// fail closed rather than walk unfiltered.
 	PathFilter func(path string) bool
-	// Limits bound each call; zero fields take DefaultLimits.
+	// Limits bound each call; zero fields take DefaultLimits().
 	Limits Limits
 }
 

@@ -249,7 +249,7 @@ func TestSymlinkSwapDuringAWalk(t *testing.T) {
 	e.writeAbs(filepath.Join(e.outside, "outside.txt"), "outside\n")
 	var seen []string
 	swapped := false
-	w := walkConfig{filter: func(string) bool { return true }, limits: DefaultLimits}
+	w := walkConfig{filter: func(string) bool { return true }, limits: DefaultLimits()}
 	_, err := w.walk(context.Background(), e.ws, e.ws, func(we walkEntry) error {
 		seen = append(seen, we.rel)
 		if !swapped {

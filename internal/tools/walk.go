@@ -172,9 +172,12 @@ func (w *walker) dir(fd int, path string, depth int) error {
 		w.stopped = fmt.Sprintf("directories deeper than %d levels were not searched", maxDepth)
 		return nil
 	}
-	entries, err := readDir(fd)
+	entries, more, err := readDir(fd, w.cfg.limits.WalkEntries-w.visited+1)
 	if err != nil {
 		return nil // unreadable directory: skip it, as find does
+	}
+	if more {
+		entries = append(entries, entry{}) // trips the entry limit below
 	}
 	saved := len(w.ignore)
 	w.loadIgnores(fd, path)
@@ -185,7 +188,7 @@ func (w *walker) dir(fd int, path string, depth int) error {
 			return errStopWalk
 		}
 		w.visited++
-		if w.visited > w.cfg.limits.WalkEntries {
+		if w.visited > w.cfg.limits.WalkEntries || e.name == "" {
 			w.stopped = fmt.Sprintf("the walk stopped after %d entries", w.cfg.limits.WalkEntries)
 			return errStopWalk
 		}
@@ -256,12 +259,13 @@ func dtype(mode uint32) uint8 {
 	return unix.DT_UNKNOWN + 100 // something else: FIFO, socket, device
 }
 
-// readDir reads all entries of the directory fd (except . and ..), sorted
-// by name. It reads through getdents on the descriptor: no path is
-// looked up (os.File.ReadDir would lstat by path when d_type is unknown).
-func readDir(fd int) ([]entry, error) {
+// readDir reads the entries of the directory fd (except . and ..), at
+// most max of them, sorted by name; more reports that it stopped at max.
+// It reads through getdents on the descriptor: no path is looked up
+// (os.File.ReadDir would lstat by path when d_type is unknown).
+func readDir(fd int, max int) (_ []entry, more bool, _ error) {
 	if _, err := unix.Seek(fd, 0, 0); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	buf := make([]byte, 32<<10)
 	var out []entry
@@ -271,15 +275,19 @@ func readDir(fd int) ([]entry, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if n <= 0 {
 			break
 		}
 		out = parseDirents(buf[:n], out)
+		if len(out) > max {
+			out, more = out[:max], true
+			break
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
+	return out, more, nil
 }
 
 // parseDirents decodes linux_dirent64 records: ino u64, off s64,
