@@ -28,7 +28,7 @@
 //
 // The helper receives its policy as a [Spec], JSON-encoded in the
 // environment variable [SpecEnv]; the helper's environment holds nothing
-// else, and its argument list is exactly [HelperArg]. The target's program,
+// else but GOMAXPROCS=1, and its argument list is exactly [HelperArg]. The target's program,
 // arguments and environment are fields of the Spec, so nothing the target
 // is given can be read as policy, and the helper never passes its own
 // environment on: the target gets exactly Spec.Env. The encoded Spec is at

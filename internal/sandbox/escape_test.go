@@ -1,8 +1,10 @@
+//go:build linux
+
 package sandbox_test
 
 import (
 	"errors"
-		"log/slog"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"

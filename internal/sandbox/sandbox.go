@@ -52,7 +52,7 @@ type Sandbox struct {
 	protected []string // each protected path, given and resolved forms
 	abi       int
 	available bool
-	netOK     bool // network rules can be enforced
+	netOK     bool  // network rules can be enforced
 	why       error // why the sandbox is unavailable
 	grace     time.Duration
 }
@@ -177,9 +177,12 @@ func (s *Sandbox) Command(ctx context.Context, p Profile, name string, args ...s
 		return nil, err
 	}
 	c := &exec.Cmd{
-		Path:        s.helper,
-		Args:        []string{s.helper, HelperArg},
-		Env:         []string{SpecEnv + "=" + enc},
+		Path: s.helper,
+		Args: []string{s.helper, HelperArg},
+		// GOMAXPROCS=1: the helper does nothing in parallel, and a Go
+		// runtime with fewer threads starts faster and gives psx fewer
+		// threads to synchronize. The target never sees this environment.
+		Env:         []string{SpecEnv + "=" + enc, "GOMAXPROCS=1"},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		WaitDelay:   s.grace,
 	}
