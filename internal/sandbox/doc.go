@@ -28,9 +28,9 @@
 //
 // The helper receives its policy as a [Spec], JSON-encoded in the
 // environment variable [SpecEnv]; the helper's environment holds nothing
-// else but GOMAXPROCS=1, and its argument list is exactly [HelperArg]. The target's program,
-// arguments and environment are fields of the Spec, so nothing the target
-// is given can be read as policy, and the helper never passes its own
+// else but GOMAXPROCS=1, and its argument list is exactly [HelperArg]. The
+// target's program, arguments and environment are fields of the Spec, so
+// nothing the target is given can be read as policy, and the helper never passes its own
 // environment on: the target gets exactly Spec.Env. The encoded Spec is at
 // most [MaxSpecSize] bytes and [DecodeSpec] is strict: unknown fields,
 // trailing data, relative or unclean paths, NUL bytes and oversized lists
@@ -62,6 +62,10 @@
 //   - Time: the context given to [Sandbox.Command] bounds the whole process
 //     group: SIGTERM, then SIGKILL after a grace period. When the main
 //     process exits, whatever it left in its group is killed too.
+//
+// Cost: about 7 ms per command over a plain fork/exec of /bin/true on the
+// 2-core test machine (BenchmarkStart): the helper's Go start-up, the rule
+// set-up and one more execve.
 //
 // Where Landlock is missing or too old, [Sandbox.Available] is false,
 // [Sandbox.New] logs a loud warning, and commands still run through the
