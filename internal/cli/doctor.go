@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
+	"github.com/astrid-runtime/astrid/internal/sandbox"
 	"github.com/astrid-runtime/astrid/internal/store"
 )
 
@@ -228,20 +228,16 @@ func checkStore(ctx context.Context, h home.Dir) checkResult {
 // checkLandlock reports the kernel's Landlock ABI. NOTE: go-landlock's
 // BestEffort mode degrades silently; Astrid instead says loudly when the
 // sandbox is unavailable, and then asks for approval of every command.
+// sandbox.ABI is a raw syscall: the CLI does not link go-landlock.
 func checkLandlock() checkResult {
-	// The raw syscall keeps the CLI free of go-landlock's thread machinery.
-	r1, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-	abi := int(r1)
-	var err error
-	if errno != 0 {
-		err = errno
+	abi, err := sandbox.ABI()
+	switch {
+	case err != nil:
+		return checkResult{"landlock", statusWarn, "unavailable: " + err.Error() + "; every shell command will need approval"}
+	case abi < sandbox.MinABI:
+		return checkResult{"landlock", statusWarn, fmt.Sprintf("ABI version %d is older than the minimum %d (Linux 6.2); every shell command will need approval", abi, sandbox.MinABI)}
+	case abi < 4:
+		return checkResult{"landlock", statusOK, fmt.Sprintf("ABI version %d (filesystem only: no network rules below ABI 4)", abi)}
 	}
-	if err != nil || abi < 1 {
-		detail := "unavailable"
-		if err != nil {
-			detail += ": " + err.Error()
-		}
-		return checkResult{"landlock", statusWarn, detail + "; every shell command will need approval"}
-	}
-	return checkResult{"landlock", statusOK, fmt.Sprintf("ABI version %d", abi)}
+	return checkResult{"landlock", statusOK, fmt.Sprintf("ABI version %d (filesystem and TCP rules)", abi)}
 }

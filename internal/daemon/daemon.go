@@ -12,11 +12,21 @@ import (
 	"io"
 	"os"
 
+	"github.com/astrid-runtime/astrid/internal/sandbox"
+	"github.com/astrid-runtime/astrid/internal/sandbox/helper"
 	"github.com/astrid-runtime/astrid/internal/version"
 )
 
 // Main runs astridd with the process environment and returns the exit code.
+//
+// `astridd __sandbox-exec` (sandbox.HelperArg) is the hidden sandbox
+// helper: it is dispatched here, before anything else, because it must
+// control its exit status and, on success, never returns (it becomes the
+// sandboxed program).
 func Main(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == sandbox.HelperArg {
+		return helper.Main(args[1:])
+	}
 	if err := Run(ctx, args, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "astridd: %v\n", err)
 		return 1
