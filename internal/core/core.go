@@ -27,6 +27,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
 	"github.com/astrid-runtime/astrid/internal/policy"
+	"github.com/astrid-runtime/astrid/internal/sandbox"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/store"
 )
@@ -38,9 +39,12 @@ type Options struct {
 	Getenv           func(string) string
 	SystemConfigFile string
 	// Sync is the store's durability; the zero value fsyncs every commit.
-	Sync   store.Sync
-	Notify func(security.Notice)
-	Logger *slog.Logger
+	Sync store.Sync
+	// Sandbox runs native processes. Nil, or a sandbox without Landlock,
+	// means commands are never allowed by a workspace mode: each asks.
+	Sandbox *sandbox.Sandbox
+	Notify  func(security.Notice)
+	Logger  *slog.Logger
 }
 
 // Core is the opened state. Its fields are set by Open and never change;
@@ -165,7 +169,8 @@ func (c *Core) Profile(workspace string) (*security.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := BuildProfile(cfg, c.Home, c.opts.Getenv("HOME"), workspace)
+	sandboxed := c.opts.Sandbox != nil && c.opts.Sandbox.Available()
+	p, err := BuildProfile(cfg, c.Home, c.opts.Getenv("HOME"), workspace, sandboxed)
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +187,11 @@ func (c *Core) ForgetProfiles() {
 }
 
 // BuildProfile turns a merged configuration into the interceptor's profile
-// for one workspace; userHome expands "~/" in denied_paths. It does no I/O
-// beyond resolving the state directory's symlinks, so that $ASTRID_HOME is
+// for one workspace; userHome expands "~/" in denied_paths; sandboxed says
+// whether commands run under the native sandbox. It does no I/O beyond
+// resolving the state directory's symlinks, so that $ASTRID_HOME is
 // protected under its real name too.
-func BuildProfile(cfg *config.Config, h home.Dir, userHome, workspace string) (*security.Profile, error) {
+func BuildProfile(cfg *config.Config, h home.Dir, userHome, workspace string, sandboxed bool) (*security.Profile, error) {
 	homeDir := h.Path()
 	if real, err := filepath.EvalSymlinks(homeDir); err == nil {
 		homeDir = real
@@ -223,10 +229,9 @@ func BuildProfile(cfg *config.Config, h home.Dir, userHome, workspace string) (*
 			NeverAllow:                relativeTo(ws.NeverAllow, workspace),
 			RequireApprovalForDelete:  pol.RequireApprovalForDelete,
 			RequireApprovalForNetwork: pol.RequireApprovalForNetwork,
-			// NOTE: false until the native sandbox (Landlock re-exec
-			// helper) runs every command; until then autonomous mode
-			// still asks before each command.
-			SandboxAvailable: false,
+			// NOTE: autonomous mode runs commands without asking only
+			// where Landlock confines them (see package sandbox).
+			SandboxAvailable: sandboxed,
 		},
 		Limits: budget.Limits{
 			SessionMax:    budget.FromUSD(cfg.Budget.SessionMaxUSD),
