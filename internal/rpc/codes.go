@@ -98,16 +98,18 @@ func (e *Error) Unwrap() error {
 
 // ErrorFrom maps a handler's error to the error object sent to the client.
 // An *Error passes through; an error wrapping a sentinel of the table gets
-// its code and err's text as message (wrap user-facing text only); any
-// other error is internal: the client sees "internal error" and internal
-// reports true, so the caller logs the detail.
+// its code and err's text as message (so wrap user-facing text only). Any
+// other error is internal: the client sees only "internal error", and
+// internal reports true so the caller logs the detail. An error that wraps
+// ErrInternal itself is internal too, but its text is meant for the user
+// and is sent.
 func ErrorFrom(err error) (e *Error, internal bool) {
 	if errors.As(err, &e) {
 		return e, false
 	}
 	for _, c := range codes {
-		if errors.Is(err, c.err) && c.err != ErrInternal {
-			return &Error{Code: c.code, Message: err.Error()}, false
+		if errors.Is(err, c.err) {
+			return &Error{Code: c.code, Message: err.Error()}, c.err == ErrInternal
 		}
 	}
 	return &Error{Code: CodeInternal, Message: ErrInternal.Error()}, true

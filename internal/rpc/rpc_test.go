@@ -115,7 +115,7 @@ func TestErrorCodesRoundTrip(t *testing.T) {
 		err := fmt.Errorf("%w: detail", c.err)
 		e, internal := ErrorFrom(err)
 		if c.err == ErrInternal {
-			if !internal || e.Code != CodeInternal || e.Message != "internal error" {
+			if !internal || e.Code != CodeInternal || e.Message != "internal error: detail" {
 				t.Errorf("internal: %+v %v", e, internal)
 			}
 			continue
