@@ -56,8 +56,11 @@ func Connect(ctx context.Context, h home.Dir, o ConnectOptions) (*Client, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, timeout+exitGrace)
 	defer cancel()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var exitErr error
 	for {
 		c, err := Dial(wctx, h, o.DialOptions)
 		if err == nil {
@@ -70,15 +73,27 @@ func Connect(ctx context.Context, h home.Dir, o ConnectOptions) (*Client, error)
 			return nil, err
 		}
 		select {
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			if exited == nil {
+				return nil, startError(h, exe, fmt.Sprintf("exited (%v)", exitErr), stderrPath)
 			}
-			return nil, startError(h, exe, timeout, exited, stderrPath)
+			return nil, startError(h, exe, fmt.Sprintf("did not become ready within %s", timeout), stderrPath)
+		case exitErr = <-exited:
+			// It ended: it failed, or it lost the race for the lock to
+			// a daemon another client started, which should answer
+			// within a moment.
+			exited = nil
+			deadline.Reset(exitGrace)
 		case <-time.After(pollInterval):
 		}
 	}
 }
+
+// exitGrace is how long Connect still waits for another daemon after the
+// one it started exited.
+const exitGrace = time.Second
 
 // DaemonExe returns exe if set, else the astridd next to the running
 // executable, else the one on PATH.
@@ -129,13 +144,8 @@ func start(h home.Dir, exe string, env []string) (<-chan error, string, error) {
 	return exited, stderrPath, nil
 }
 
-func startError(h home.Dir, exe string, timeout time.Duration, exited <-chan error, stderrPath string) error {
-	msg := fmt.Sprintf("%s did not become ready within %s", exe, timeout)
-	select {
-	case err := <-exited:
-		msg = fmt.Sprintf("%s exited (%v)", exe, err)
-	default:
-	}
+func startError(h home.Dir, exe, what, stderrPath string) error {
+	msg := exe + " " + what
 	if b, err := os.ReadFile(stderrPath); err == nil && len(bytes.TrimSpace(b)) > 0 {
 		b = bytes.TrimSpace(b)
 		if len(b) > 2000 {

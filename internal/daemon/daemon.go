@@ -139,7 +139,8 @@ type Daemon struct {
 
 	mu    sync.Mutex
 	conns map[*clientConn]struct{} // guarded by mu
-	idle  chan struct{}            // guarded by mu; signalled when conns changes
+	seen  bool                     // guarded by mu; a client has connected
+	idle  chan struct{}            // signalled when conns changes
 }
 
 // Addr returns the daemon's listening address.
@@ -296,7 +297,6 @@ func Serve(ctx context.Context, opts Options) (err error) {
 func (d *Daemon) wait(ctx context.Context, served <-chan error) string {
 	var idle *time.Timer
 	var idleC <-chan time.Time
-	first := true
 	arm := func() {
 		if !d.opts.Ephemeral {
 			return
@@ -306,14 +306,13 @@ func (d *Daemon) wait(ctx context.Context, served <-chan error) string {
 			idle, idleC = nil, nil
 		}
 		d.mu.Lock()
-		n := len(d.conns)
+		n, seen := len(d.conns), d.seen
 		d.mu.Unlock()
 		if n > 0 {
-			first = false
 			return
 		}
 		after := time.Duration(d.cfg.Gateway.IdleShutdownSecs) * time.Second
-		if first && after < minFirstIdle {
+		if !seen && after < minFirstIdle {
 			after = minFirstIdle
 		}
 		idle = time.NewTimer(after)

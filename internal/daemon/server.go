@@ -112,6 +112,7 @@ func (d *Daemon) addConn(c *clientConn) bool {
 		return false
 	}
 	d.conns[c] = struct{}{}
+	d.seen = true
 	d.signalIdleLocked()
 	return true
 }
