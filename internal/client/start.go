@@ -166,7 +166,7 @@ func Stop(ctx context.Context, h home.Dir) error {
 	pid := readPID(h)
 	err = c.Shutdown(ctx)
 	c.Close()
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrClosed) { // closed: it is going
 		return err
 	}
 	for {

@@ -50,6 +50,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -108,8 +109,8 @@ type Options struct {
 	Ephemeral bool
 	// NewBackend builds the agent runtime; nil means Unavailable.
 	NewBackend NewBackendFunc
-	// Stderr receives the startup errors and the log's location; nil
-	// discards them.
+	// Stderr receives one line saying where the daemon listens and logs;
+	// nil discards it.
 	Stderr io.Writer
 	// Ready, if set, is called once the state files are written, with the
 	// daemon (tests use it to publish events).
@@ -187,7 +188,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	cfg := res.Config
-	logPath := opts.Home.LogsDir() + "/daemon.log"
+	logPath := filepath.Join(opts.Home.LogsDir(), "daemon.log")
 	logFile, err := openRotating(logPath, logMaxBytes, logKeep)
 	if err != nil {
 		return fmt.Errorf("daemon log: %w", err)
@@ -261,6 +262,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 		mode = api.ModeEphemeral
 	}
 	lg.Info("daemon ready", "version", version.String(), "pid", os.Getpid(), "addr", d.Addr(), "mode", mode, "home", opts.Home.Path())
+	fmt.Fprintf(stderr, "astridd %s: %s daemon ready on %s (log: %s)\n", version.String(), mode, d.Addr(), logPath)
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}

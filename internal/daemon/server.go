@@ -77,7 +77,9 @@ func (d *Daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d.metrics.connections.Add(1)
 	d.log.Info("client connected", "conn", c.caller.Conn, "frontend", c.caller.Frontend)
-	err = c.rpc.Run(d.ctx)
+	// NOTE: not d.ctx: at shutdown, drainConns lets the calls in flight
+	// (astrid.shutdown's own reply among them) finish before closing.
+	err = c.rpc.Run(context.Background())
 	c.closeSubs()
 	d.removeConn(c)
 	close(c.done)
