@@ -242,3 +242,20 @@ func TestConfigPaths(t *testing.T) {
 	stdout, _, _ = te.run(t, "config", "paths", "--format", "json", "--workspace", "/elsewhere")
 	te.golden(t, "config_paths_json.golden", stdout)
 }
+
+func TestDaemonCommandsWithoutDaemon(t *testing.T) {
+	te := newTestEnv(t)
+	if out, _, code := te.run(t, "daemon", "status"); code != 3 || !strings.Contains(out, "not running") {
+		t.Errorf("status: %d %q", code, out)
+	}
+	if out, _, code := te.run(t, "--format", "json", "daemon", "status"); code != 3 || !strings.Contains(out, `"running": false`) {
+		t.Errorf("json status: %d %q", code, out)
+	}
+	if out, _, code := te.run(t, "daemon", "stop"); code != 0 || !strings.Contains(out, "not running") {
+		t.Errorf("stop: %d %q", code, out)
+	}
+	te.vars["ASTRID_DAEMON_EXE"] = filepath.Join(te.tmp, "no-astridd")
+	if _, stderr, code := te.run(t, "daemon", "run"); code == 0 || !strings.Contains(stderr, "no-astridd") {
+		t.Errorf("run without astridd: %d %q", code, stderr)
+	}
+}

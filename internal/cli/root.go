@@ -126,6 +126,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newTokensCmd(env),
 		newAuditCmd(env),
 		newApprovalsCmd(env),
+		newDaemonCmd(env),
 	)
 	return root
 }

@@ -10,6 +10,7 @@
 //	daemon.port     the daemon's loopback port (written by astridd)
 //	daemon.pid      the daemon's pid
 //	daemon.token    the bearer token clients present (0600)
+//	daemon.lock     flock held by the running daemon (one per home)
 //
 // NOTE: the security policy treats this whole directory as out of reach of
 // every tool, shell and plugin; see package policy.

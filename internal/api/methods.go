@@ -1,0 +1,636 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Method names. Each one's contract is on its params type.
+const (
+	MethodCreateSession       = "astrid.createSession"
+	MethodResumeSession       = "astrid.resumeSession"
+	MethodListSessions        = "astrid.listSessions"
+	MethodEndSession          = "astrid.endSession"
+	MethodSendInput           = "astrid.sendInput"
+	MethodCancelTurn          = "astrid.cancelTurn"
+	MethodApprovalResponse    = "astrid.approvalResponse"
+	MethodElicitationResponse = "astrid.elicitationResponse"
+	MethodListApprovals       = "astrid.listApprovals"
+	MethodResolveApproval     = "astrid.resolveApproval"
+	MethodStatus              = "astrid.status"
+	MethodListServers         = "astrid.listServers"
+	MethodStartServer         = "astrid.startServer"
+	MethodStopServer          = "astrid.stopServer"
+	MethodListTools           = "astrid.listTools"
+	MethodSessionBudget       = "astrid.sessionBudget"
+	MethodSessionAllowances   = "astrid.sessionAllowances"
+	MethodSessionAudit        = "astrid.sessionAudit"
+	MethodListCapsules        = "astrid.listCapsules"
+	MethodLoadCapsule         = "astrid.loadCapsule"
+	MethodUnloadCapsule       = "astrid.unloadCapsule"
+	MethodShutdown            = "astrid.shutdown"
+	MethodSubscribeEvents     = "astrid.subscribeEvents"
+	MethodUnsubscribeEvents   = "astrid.unsubscribeEvents"
+
+	// NotifyEvent is the notification the daemon sends to subscribers; its
+	// params are one Event.
+	NotifyEvent = "astrid.event"
+)
+
+// Methods lists every method name, in the order above.
+var Methods = []string{
+	MethodCreateSession, MethodResumeSession, MethodListSessions, MethodEndSession,
+	MethodSendInput, MethodCancelTurn, MethodApprovalResponse, MethodElicitationResponse,
+	MethodListApprovals, MethodResolveApproval, MethodStatus, MethodListServers,
+	MethodStartServer, MethodStopServer, MethodListTools, MethodSessionBudget,
+	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
+	MethodUnloadCapsule, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
+}
+
+// Errors the daemon answers with. Package rpc maps each to a stable
+// JSON-RPC code, and the client maps the code back, so errors.Is works the
+// same on both sides of the connection. See package client's errors.go for
+// what a caller should do about each.
+var (
+	// ErrInvalidParams: the params are malformed, have unknown fields or
+	// miss a required one (-32602).
+	ErrInvalidParams = errors.New("invalid params")
+	// ErrUnauthorized: the caller may not do this (-32001).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNotFound: the session, approval, server, capsule or subscription
+	// does not exist (-32002).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the state changed under the caller; for approvals,
+	// someone else answered first (-32003).
+	ErrConflict = errors.New("conflict")
+	// ErrDenied: the security policy or a human refused the action (-32004).
+	ErrDenied = errors.New("denied")
+	// ErrDeferred: the action waits for a human in the deferred queue
+	// (-32005).
+	ErrDeferred = errors.New("deferred")
+	// ErrBudgetExceeded: the session or workspace budget is spent (-32006).
+	ErrBudgetExceeded = errors.New("budget exceeded")
+	// ErrUnavailable: the subsystem behind the method is not running in
+	// this daemon, or the daemon is shutting down (-32007).
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Validator is implemented by params with constraints beyond their JSON
+// shape; the daemon calls Validate after decoding and answers
+// ErrInvalidParams with its message.
+type Validator interface {
+	Validate() error
+}
+
+func required(name, v string) error {
+	if v == "" {
+		return errors.New(name + " is required")
+	}
+	return nil
+}
+
+// Empty is the result of methods that return nothing, and the params of
+// methods that take nothing.
+type Empty struct{}
+
+// ---- sessions ----
+
+// SessionInfo describes a session.
+type SessionInfo struct {
+	ID        string    `json:"id"`
+	Workspace string    `json:"workspace"`
+	Mode      string    `json:"mode"`
+	Title     string    `json:"title,omitempty"`
+	Model     string    `json:"model,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Active says the session is loaded in the daemon (not only saved).
+	Active bool `json:"active"`
+	// Busy says a turn is running.
+	Busy  bool `json:"busy"`
+	Turns int  `json:"turns"`
+}
+
+// CreateSessionParams are the params of astrid.createSession, which opens
+// a new session in an absolute workspace directory and returns it. Mode
+// (safe, guided, autonomous) can only be as strict as or stricter than the
+// workspace configuration allows; empty means the configured mode.
+type CreateSessionParams struct {
+	Workspace string `json:"workspace"`
+	Mode      string `json:"mode,omitempty"`
+	Title     string `json:"title,omitempty"`
+}
+
+// Validate implements Validator.
+func (p CreateSessionParams) Validate() error {
+	if len(p.Workspace) == 0 || p.Workspace[0] != '/' {
+		return errors.New("workspace must be an absolute path")
+	}
+	switch p.Mode {
+	case "", "safe", "guided", "autonomous":
+		return nil
+	}
+	return errors.New(`mode must be "safe", "guided" or "autonomous"`)
+}
+
+// ResumeSessionParams are the params of astrid.resumeSession, which loads a
+// saved session (or returns the loaded one) and returns it. ErrNotFound if
+// no such session exists.
+type ResumeSessionParams struct {
+	Session string `json:"session"`
+}
+
+// Validate implements Validator.
+func (p ResumeSessionParams) Validate() error { return required("session", p.Session) }
+
+// ListSessionsParams are the params of astrid.listSessions, which returns
+// the saved and active sessions, newest first, optionally only those of
+// one workspace.
+type ListSessionsParams struct {
+	Workspace string `json:"workspace,omitempty"`
+}
+
+// ListSessionsResult is the result of astrid.listSessions.
+type ListSessionsResult struct {
+	Sessions []SessionInfo `json:"sessions"`
+}
+
+// EndSessionParams are the params of astrid.endSession, which cancels the
+// running turn if any, saves the session and unloads it. The session stays
+// listed and can be resumed. Result: Empty.
+type EndSessionParams struct {
+	Session string `json:"session"`
+}
+
+// Validate implements Validator.
+func (p EndSessionParams) Validate() error { return required("session", p.Session) }
+
+// ---- turns ----
+
+// SendInputParams are the params of astrid.sendInput, which starts a turn
+// with the user's text and returns at once with the turn's id; the output
+// streams as events (text_delta, tool_call_start, ..., turn_complete).
+// ErrConflict if a turn is already running in the session.
+type SendInputParams struct {
+	Session string `json:"session"`
+	Text    string `json:"text"`
+}
+
+// Validate implements Validator.
+func (p SendInputParams) Validate() error {
+	if err := required("session", p.Session); err != nil {
+		return err
+	}
+	return required("text", p.Text)
+}
+
+// SendInputResult is the result of astrid.sendInput.
+type SendInputResult struct {
+	Turn string `json:"turn"`
+}
+
+// CancelTurnParams are the params of astrid.cancelTurn, which cancels the
+// running turn of a session (any turn when Turn is empty). Cancelled is
+// false when no such turn was running; the turn ends with a turn_complete
+// event whose stop reason is "cancelled".
+type CancelTurnParams struct {
+	Session string `json:"session"`
+	Turn    string `json:"turn,omitempty"`
+}
+
+// Validate implements Validator.
+func (p CancelTurnParams) Validate() error { return required("session", p.Session) }
+
+// CancelTurnResult is the result of astrid.cancelTurn.
+type CancelTurnResult struct {
+	Cancelled bool `json:"cancelled"`
+}
+
+// ---- humans in the loop ----
+
+// The answers to an approval request.
+const (
+	DecisionAllowOnce      = "allow_once"
+	DecisionAllowSession   = "allow_session"
+	DecisionAllowWorkspace = "allow_workspace"
+	DecisionAllowAlways    = "allow_always"
+	DecisionDeny           = "deny"
+)
+
+func validDecision(d string) error {
+	switch d {
+	case DecisionAllowOnce, DecisionAllowSession, DecisionAllowWorkspace, DecisionAllowAlways, DecisionDeny:
+		return nil
+	}
+	return errors.New(`decision must be "allow_once", "allow_session", "allow_workspace", "allow_always" or "deny"`)
+}
+
+// ApprovalResponseParams are the params of astrid.approvalResponse, the
+// answer to a live approval_needed event. The first valid answer wins;
+// later ones get ErrConflict, and ErrNotFound means the request is no
+// longer waiting (answered, timed out and deferred, or its turn ended).
+// Result: Empty.
+type ApprovalResponseParams struct {
+	Session  string `json:"session"`
+	Request  string `json:"request"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Validate implements Validator.
+func (p ApprovalResponseParams) Validate() error {
+	if err := required("session", p.Session); err != nil {
+		return err
+	}
+	if err := required("request", p.Request); err != nil {
+		return err
+	}
+	return validDecision(p.Decision)
+}
+
+// The answers to an elicitation request (as in MCP).
+const (
+	ElicitAccept  = "accept"
+	ElicitDecline = "decline"
+	ElicitCancel  = "cancel"
+)
+
+// ElicitationResponseParams are the params of astrid.elicitationResponse,
+// the answer to an elicitation_needed event. Content is the filled form
+// (accept only) and is checked against the request's schema by the
+// backend. First answer wins, like approvals. Result: Empty.
+type ElicitationResponseParams struct {
+	Session string          `json:"session"`
+	Request string          `json:"request"`
+	Action  string          `json:"action"`
+	Content json.RawMessage `json:"content,omitempty"`
+}
+
+// Validate implements Validator.
+func (p ElicitationResponseParams) Validate() error {
+	if err := required("session", p.Session); err != nil {
+		return err
+	}
+	if err := required("request", p.Request); err != nil {
+		return err
+	}
+	switch p.Action {
+	case ElicitAccept, ElicitDecline, ElicitCancel:
+		return nil
+	}
+	return errors.New(`action must be "accept", "decline" or "cancel"`)
+}
+
+// ---- deferred approvals ----
+
+// ApprovalRequest is what a human is asked: the action, the exact resource,
+// its risk, why it needs approval, and the pattern an allow for the session
+// or workspace would cover.
+type ApprovalRequest struct {
+	ID        string    `json:"id"`
+	Session   string    `json:"session"`
+	Principal string    `json:"principal,omitempty"`
+	Workspace string    `json:"workspace,omitempty"`
+	Kind      string    `json:"kind"`
+	Resource  string    `json:"resource"`
+	Risk      string    `json:"risk"`
+	Reason    string    `json:"reason"`
+	Pattern   string    `json:"pattern,omitempty"`
+	Summary   string    `json:"summary,omitempty"`
+	Dynamic   bool      `json:"dynamic,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ApprovalAnswer is a human's recorded answer.
+type ApprovalAnswer struct {
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+	By       string `json:"by,omitempty"`
+	Frontend string `json:"frontend,omitempty"`
+}
+
+// DeferredApproval is an action in the deferred queue. Status is pending,
+// approved, denied, executing or done.
+type DeferredApproval struct {
+	ID         string          `json:"id"`
+	Status     string          `json:"status"`
+	Request    ApprovalRequest `json:"request"`
+	Answer     *ApprovalAnswer `json:"answer,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	ResolvedAt *time.Time      `json:"resolved_at,omitempty"`
+	Result     string          `json:"result,omitempty"`
+}
+
+// ListApprovalsParams are the params of astrid.listApprovals, which lists
+// the deferred queue, oldest first: pending ones only unless All, and of
+// one session when Session is set.
+type ListApprovalsParams struct {
+	Session string `json:"session,omitempty"`
+	All     bool   `json:"all,omitempty"`
+}
+
+// ListApprovalsResult is the result of astrid.listApprovals.
+type ListApprovalsResult struct {
+	Approvals []DeferredApproval `json:"approvals"`
+}
+
+// ResolveApprovalParams are the params of astrid.resolveApproval, which
+// answers a deferred action. The answer is audited and every subscriber of
+// its session gets approval_resolved; an approved action runs when its
+// session's runtime claims it, exactly once. ErrNotFound for an unknown
+// id, ErrConflict when it was already answered. Result: the updated
+// DeferredApproval.
+type ResolveApprovalParams struct {
+	ID       string `json:"id"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Validate implements Validator.
+func (p ResolveApprovalParams) Validate() error {
+	if err := required("id", p.ID); err != nil {
+		return err
+	}
+	return validDecision(p.Decision)
+}
+
+// ---- inspection ----
+
+// Daemon modes.
+const (
+	ModePersistent = "persistent"
+	ModeEphemeral  = "ephemeral"
+)
+
+// Status is the result of astrid.status (params: Empty), which any
+// authenticated client may call at any time; the CLI uses it to tell that
+// a daemon is ready.
+type Status struct {
+	Version   string    `json:"version"`
+	PID       int       `json:"pid"`
+	Mode      string    `json:"mode"`
+	Home      string    `json:"home"`
+	StartedAt time.Time `json:"started_at"`
+	// UptimeSecs is seconds since StartedAt.
+	UptimeSecs float64 `json:"uptime_secs"`
+	// Connections counts open client connections, this one included.
+	Connections int `json:"connections"`
+	Subscribers int `json:"subscribers"`
+	Sessions    int `json:"sessions"`
+	Servers     int `json:"servers"`
+	Capsules    int `json:"capsules"`
+	// PendingApprovals counts the deferred queue's pending entries.
+	PendingApprovals int `json:"pending_approvals"`
+	// LandlockABI is the kernel's Landlock ABI version; 0 means none, and
+	// then every shell command needs approval.
+	LandlockABI int `json:"landlock_abi"`
+	// Runtime says whether the agent runtime is part of this daemon; when
+	// false the session, server and capsule methods answer ErrUnavailable.
+	Runtime bool `json:"runtime"`
+}
+
+// SessionBudgetParams are the params of astrid.sessionBudget, which
+// returns a session's spending against its limits.
+type SessionBudgetParams struct {
+	Session string `json:"session"`
+}
+
+// Validate implements Validator.
+func (p SessionBudgetParams) Validate() error { return required("session", p.Session) }
+
+// Budget is the result of astrid.sessionBudget, in US dollars. A zero
+// limit means no limit.
+type Budget struct {
+	Session           string  `json:"session"`
+	SpentUSD          float64 `json:"spent_usd"`
+	ReservedUSD       float64 `json:"reserved_usd"`
+	SessionLimitUSD   float64 `json:"session_limit_usd"`
+	WorkspaceSpentUSD float64 `json:"workspace_spent_usd"`
+	WorkspaceLimitUSD float64 `json:"workspace_limit_usd"`
+	WarnAtPercent     int     `json:"warn_at_percent"`
+}
+
+// SessionAllowancesParams are the params of astrid.sessionAllowances,
+// which lists the recorded "allow for the session" answers of Session and,
+// when Workspace is set, the "allow for the workspace" answers of that
+// absolute workspace root.
+type SessionAllowancesParams struct {
+	Session   string `json:"session"`
+	Workspace string `json:"workspace,omitempty"`
+}
+
+// Validate implements Validator.
+func (p SessionAllowancesParams) Validate() error {
+	if err := required("session", p.Session); err != nil {
+		return err
+	}
+	if p.Workspace != "" && p.Workspace[0] != '/' {
+		return errors.New("workspace must be an absolute path")
+	}
+	return nil
+}
+
+// Allowance is a recorded allow-for-session or allow-for-workspace answer.
+type Allowance struct {
+	ID         string    `json:"id"`
+	Scope      string    `json:"scope"`
+	Binding    string    `json:"binding"`
+	Pattern    string    `json:"pattern"`
+	Permission string    `json:"permission"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Approval is the hash of the audit entry of the approval.
+	Approval string `json:"approval,omitempty"`
+}
+
+// SessionAllowancesResult is the result of astrid.sessionAllowances.
+type SessionAllowancesResult struct {
+	Allowances []Allowance `json:"allowances"`
+}
+
+// MaxAuditLimit bounds SessionAuditParams.Limit.
+const MaxAuditLimit = 1000
+
+// SessionAuditParams are the params of astrid.sessionAudit, which returns
+// the newest Limit (default 100, at most MaxAuditLimit) audit entries of a
+// session at or after Since, oldest first. Entries whose stored index
+// disagrees with their content are refused (run `astrid audit verify`).
+type SessionAuditParams struct {
+	Session string    `json:"session"`
+	Since   time.Time `json:"since,omitzero"`
+	Limit   int       `json:"limit,omitempty"`
+}
+
+// Validate implements Validator.
+func (p SessionAuditParams) Validate() error {
+	if err := required("session", p.Session); err != nil {
+		return err
+	}
+	if p.Limit < 0 || p.Limit > MaxAuditLimit {
+		return errors.New("limit must be between 0 and 1000")
+	}
+	return nil
+}
+
+// AuditEntry is one audit log entry. Hashes are hex.
+type AuditEntry struct {
+	Seq         int64     `json:"seq"`
+	Hash        string    `json:"hash"`
+	Time        time.Time `json:"time"`
+	Type        string    `json:"type"`
+	Session     string    `json:"session"`
+	Principal   string    `json:"principal,omitempty"`
+	Frontend    string    `json:"frontend,omitempty"`
+	Kind        string    `json:"kind,omitempty"`
+	Resource    string    `json:"resource,omitempty"`
+	Decision    string    `json:"decision,omitempty"`
+	Rule        string    `json:"rule,omitempty"`
+	TokenID     string    `json:"token_id,omitempty"`
+	AllowanceID string    `json:"allowance_id,omitempty"`
+	Approval    string    `json:"approval,omitempty"`
+	RefSeq      *int64    `json:"ref_seq,omitempty"`
+	Status      string    `json:"status,omitempty"`
+	Text        string    `json:"text,omitempty"`
+}
+
+// SessionAuditResult is the result of astrid.sessionAudit.
+type SessionAuditResult struct {
+	Entries []AuditEntry `json:"entries"`
+}
+
+// ---- MCP servers ----
+
+// ServerInfo describes a configured MCP server. State is stopped,
+// starting, running or failed.
+type ServerInfo struct {
+	Name      string `json:"name"`
+	Transport string `json:"transport"`
+	State     string `json:"state"`
+	Tools     int    `json:"tools"`
+	Error     string `json:"error,omitempty"`
+}
+
+// ListServersResult is the result of astrid.listServers (params: Empty),
+// the configured MCP servers and their state.
+type ListServersResult struct {
+	Servers []ServerInfo `json:"servers"`
+}
+
+// ServerParams are the params of astrid.startServer and astrid.stopServer.
+// startServer starts a configured server (returns its ServerInfo once it
+// answered initialize, ErrNotFound if not configured); stopServer stops it
+// (Empty; stopping a stopped server is not an error).
+type ServerParams struct {
+	Name string `json:"name"`
+}
+
+// Validate implements Validator.
+func (p ServerParams) Validate() error { return required("name", p.Name) }
+
+// ListToolsParams are the params of astrid.listTools, which lists the
+// tools a session's model may call (built-in, MCP and capsule tools), or
+// every known tool when Session is empty, optionally of one server.
+type ListToolsParams struct {
+	Session string `json:"session,omitempty"`
+	Server  string `json:"server,omitempty"`
+}
+
+// ToolInfo describes a tool. Source is "builtin", "mcp:<server>" or
+// "capsule:<id>".
+type ToolInfo struct {
+	Name        string          `json:"name"`
+	Source      string          `json:"source"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+}
+
+// ListToolsResult is the result of astrid.listTools.
+type ListToolsResult struct {
+	Tools []ToolInfo `json:"tools"`
+}
+
+// ---- capsules ----
+
+// CapsuleInfo describes a capsule. State is loaded, failed or unloaded.
+type CapsuleInfo struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	Engine  string `json:"engine,omitempty"`
+	State   string `json:"state"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ListCapsulesResult is the result of astrid.listCapsules (params: Empty).
+type ListCapsulesResult struct {
+	Capsules []CapsuleInfo `json:"capsules"`
+}
+
+// LoadCapsuleParams are the params of astrid.loadCapsule, which loads an
+// installed capsule by id, or one from an absolute directory holding a
+// Capsule.toml. Result: CapsuleInfo; every subscriber gets capsule_loaded
+// or capsule_failed.
+type LoadCapsuleParams struct {
+	ID   string `json:"id,omitempty"`
+	Path string `json:"path,omitempty"`
+}
+
+// Validate implements Validator.
+func (p LoadCapsuleParams) Validate() error {
+	switch {
+	case (p.ID == "") == (p.Path == ""):
+		return errors.New("exactly one of id and path is required")
+	case p.Path != "" && p.Path[0] != '/':
+		return errors.New("path must be absolute")
+	}
+	return nil
+}
+
+// UnloadCapsuleParams are the params of astrid.unloadCapsule, which
+// unloads a capsule (Empty; subscribers get capsule_unloaded).
+type UnloadCapsuleParams struct {
+	ID string `json:"id"`
+}
+
+// Validate implements Validator.
+func (p UnloadCapsuleParams) Validate() error { return required("id", p.ID) }
+
+// ---- events ----
+
+// AllSessions subscribes to the events of every session.
+const AllSessions = "*"
+
+// SubscribeEventsParams are the params of astrid.subscribeEvents, which
+// starts streaming astrid.event notifications for one session (or every
+// session with AllSessions) on this connection. Daemon-wide events
+// (capsule_*) reach every subscription. A connection may hold several
+// subscriptions; they end with unsubscribeEvents or the connection.
+type SubscribeEventsParams struct {
+	Session string `json:"session"`
+}
+
+// Validate implements Validator.
+func (p SubscribeEventsParams) Validate() error { return required("session", p.Session) }
+
+// SubscribeEventsResult is the result of astrid.subscribeEvents.
+type SubscribeEventsResult struct {
+	Subscription string `json:"subscription"`
+}
+
+// UnsubscribeEventsParams are the params of astrid.unsubscribeEvents
+// (result Empty; ErrNotFound if this connection holds no such
+// subscription). Events already queued may still arrive.
+type UnsubscribeEventsParams struct {
+	Subscription string `json:"subscription"`
+}
+
+// Validate implements Validator.
+func (p UnsubscribeEventsParams) Validate() error { return required("subscription", p.Subscription) }
+
+// ---- lifecycle ----
+
+// ShutdownParams are the params of astrid.shutdown, which makes the daemon
+// stop gracefully after replying: it stops accepting connections, lets the
+// runtime cancel its turns and save its sessions, closes the audit log and
+// removes its port, pid and token files. Result: Empty.
+type ShutdownParams struct{}
