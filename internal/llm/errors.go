@@ -83,6 +83,11 @@ func (e *Error) Error() string {
 // works on a cancelled stream.
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrNoAPIKey is wrapped by the error of a provider constructor when the
+// provider needs an API key and none is configured. A first-run setup
+// branches on it to offer a local model instead (see DetectOllama).
+var ErrNoAPIKey = errors.New("no API key configured")
+
 // maxErrorBody bounds how much of an error response is read.
 const maxErrorBody = 64 << 10
 

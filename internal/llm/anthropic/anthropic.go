@@ -57,7 +57,7 @@ func New(cfg llm.Config) (*Provider, error) {
 	}
 	cfg.BaseURL = strings.TrimSuffix(strings.TrimSuffix(cfg.BaseURL, "/"), "/v1")
 	if cfg.APIKey == "" && !llm.IsLoopbackURL(cfg.BaseURL) {
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindAuth, Message: "no API key: set ANTHROPIC_API_KEY or model.api_key"}
+		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindAuth, Message: "no API key: set ANTHROPIC_API_KEY or model.api_key", Err: llm.ErrNoAPIKey}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = llm.NewHTTPClient()

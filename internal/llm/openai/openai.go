@@ -84,7 +84,7 @@ func New(cfg llm.Config) (*Provider, error) {
 		if p.zai {
 			env = "ZAI_API_KEY"
 		}
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindAuth, Message: "no API key: set " + env + " or model.api_key (only servers on 127.0.0.1 need none)"}
+		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindAuth, Message: "no API key: set " + env + " or model.api_key (only servers on 127.0.0.1 need none)", Err: llm.ErrNoAPIKey}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = llm.NewHTTPClient()
