@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"encoding/json"
-	sdk "github.com/anthropics/anthropic-sdk-go"
 
 	"github.com/astrid-runtime/astrid/internal/llm"
 )
@@ -67,9 +66,9 @@ func BenchmarkStreamPerDelta(b *testing.B) {
 }
 
 // BenchmarkDecoderPerDelta is this package's own share: the decoder alone,
-// on events the SDK already decoded.
+// on events already decoded from JSON.
 func BenchmarkDecoderPerDelta(b *testing.B) {
-	var ev sdk.MessageStreamEventUnion
+	var ev wireEvent
 	if err := json.Unmarshal([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"token "}}`), &ev); err != nil {
 		b.Fatal(err)
 	}

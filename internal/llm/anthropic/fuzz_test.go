@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	sdk "github.com/anthropics/anthropic-sdk-go"
-
 	"github.com/astrid-runtime/astrid/internal/llm"
 )
 
@@ -34,7 +32,7 @@ func FuzzDecoder(f *testing.F) {
 			return true
 		}
 		for line := range bytes.Lines(data) {
-			var ev sdk.MessageStreamEventUnion
+			var ev wireEvent
 			if json.Unmarshal(line, &ev) != nil {
 				continue
 			}

@@ -2,10 +2,14 @@ package anthropic
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"iter"
+	"net/http"
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
 
 	"github.com/astrid-runtime/astrid/internal/llm"
 )
@@ -33,14 +37,84 @@ type decoder struct {
 	stopped bool
 }
 
-// attempt sends one request and streams its events.
+// wireEvent is every event of the Messages API stream; Type says which
+// fields are set. It is decoded with encoding/json, not the SDK's union
+// types (see llm.SSEReader).
+type wireEvent struct {
+	Type    string `json:"type"`
+	Index   int64  `json:"index"`
+	Message struct {
+		Usage wireUsage `json:"usage"`
+	} `json:"message"`
+	ContentBlock struct {
+		Type      string `json:"type"`
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Text      string `json:"text"`
+		Thinking  string `json:"thinking"`
+		Signature string `json:"signature"`
+		Data      string `json:"data"`
+	} `json:"content_block"`
+	Delta struct {
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		Thinking    string `json:"thinking"`
+		Signature   string `json:"signature"`
+		StopReason  string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage wireUsage `json:"usage"`
+}
+
+// wireUsage holds token counts; a nil field was absent.
+type wireUsage struct {
+	InputTokens              *int64 `json:"input_tokens"`
+	OutputTokens             *int64 `json:"output_tokens"`
+	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+}
+
+// attempt sends one request and streams its events. The SDK sends the
+// request (headers, body, errors through llm.ResponseCheck); the response
+// body is read here, event by event.
 func (p *Provider) attempt(ctx context.Context, params *sdk.MessageNewParams) iter.Seq2[llm.Event, error] {
 	return func(yield func(llm.Event, error) bool) {
-		stream := p.msgs.NewStreaming(ctx, *params)
+		var resp *http.Response
+		stream := p.msgs.NewStreaming(ctx, *params, option.WithResponseInto(&resp))
 		defer stream.Close()
+		if err := stream.Err(); err != nil {
+			yield(llm.Event{}, p.mapError(ctx, err))
+			return
+		}
+		if resp == nil || resp.Body == nil {
+			yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "no response body"))
+			return
+		}
+		defer resp.Body.Close()
 		d := &decoder{name: p.cfg.Name, blocks: map[int64]*block{}}
-		for stream.Next() {
-			ev := stream.Current()
+		sse := llm.NewSSEReader(resp.Body, 0)
+		var ev wireEvent
+		for {
+			name, data, err := sse.Next()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				yield(llm.Event{}, p.mapError(ctx, err))
+				return
+			}
+			switch name {
+			case "ping":
+				continue
+			case "error":
+				yield(llm.Event{}, llm.StreamError(p.cfg.Name, data))
+				return
+			}
+			ev = wireEvent{}
+			if err := json.Unmarshal(data, &ev); err != nil {
+				yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "malformed event stream: %s event: %v", name, err))
+				return
+			}
 			if err := d.event(&ev, yield); err != nil {
 				if !errors.Is(err, errStopped) {
 					yield(llm.Event{}, err)
@@ -55,10 +129,6 @@ func (p *Provider) attempt(ctx context.Context, params *sdk.MessageNewParams) it
 				return
 			}
 		}
-		if err := stream.Err(); err != nil {
-			yield(llm.Event{}, p.mapError(ctx, err))
-			return
-		}
 		if ctx.Err() != nil {
 			yield(llm.Event{}, llm.ErrorFromGo(ctx, p.cfg.Name, ctx.Err()))
 			return
@@ -70,14 +140,10 @@ func (p *Provider) attempt(ctx context.Context, params *sdk.MessageNewParams) it
 // errStopped reports that the consumer stopped ranging.
 var errStopped = errors.New("consumer stopped")
 
-// mapError maps an error of the SDK's stream.
+// mapError maps an error of the request or of reading the body.
 func (p *Provider) mapError(ctx context.Context, err error) error {
 	if e, ok := errors.AsType[*llm.Error](err); ok {
 		return e
-	}
-	// An "event: error" inside the stream: the SDK hands over the raw JSON.
-	if ae, ok := errors.AsType[*sdk.Error](err); ok && ae.StatusCode < 300 {
-		return llm.StreamError(p.cfg.Name, []byte(ae.RawJSON()))
 	}
 	e := llm.ErrorFromGo(ctx, p.cfg.Name, err)
 	if e.Kind == llm.KindProtocol {
@@ -108,14 +174,10 @@ func (d *decoder) emit(yield func(llm.Event, error) bool, ev llm.Event) error {
 }
 
 // event handles one server-sent event.
-func (d *decoder) event(ev *sdk.MessageStreamEventUnion, yield func(llm.Event, error) bool) error {
+func (d *decoder) event(ev *wireEvent, yield func(llm.Event, error) bool) error {
 	switch ev.Type {
 	case "message_start":
-		u := ev.Message.Usage
-		d.usage.InputTokens = u.InputTokens
-		d.usage.OutputTokens = u.OutputTokens
-		d.usage.CacheReadTokens = u.CacheReadInputTokens
-		d.usage.CacheWriteTokens = u.CacheCreationInputTokens
+		d.addUsage(&ev.Message.Usage)
 	case "content_block_start":
 		if _, dup := d.blocks[ev.Index]; dup {
 			return llm.ProtocolError(d.name, "content block %d started twice", ev.Index)
@@ -201,19 +263,7 @@ func (d *decoder) event(ev *sdk.MessageStreamEventUnion, yield func(llm.Event, e
 		}
 		// The counts are cumulative; input counts appear here only in newer
 		// API versions.
-		u := &ev.Usage
-		if u.JSON.OutputTokens.Valid() {
-			d.usage.OutputTokens = u.OutputTokens
-		}
-		if u.JSON.InputTokens.Valid() && u.InputTokens > 0 {
-			d.usage.InputTokens = u.InputTokens
-		}
-		if u.JSON.CacheReadInputTokens.Valid() && u.CacheReadInputTokens > 0 {
-			d.usage.CacheReadTokens = u.CacheReadInputTokens
-		}
-		if u.JSON.CacheCreationInputTokens.Valid() && u.CacheCreationInputTokens > 0 {
-			d.usage.CacheWriteTokens = u.CacheCreationInputTokens
-		}
+		d.addUsage(&ev.Usage)
 	case "message_stop":
 		for _, b := range d.blocks {
 			if b.typ == "tool_use" {
@@ -229,4 +279,19 @@ func (d *decoder) event(ev *sdk.MessageStreamEventUnion, yield func(llm.Event, e
 		d.stopped = true
 	}
 	return nil
+}
+
+// addUsage takes the counts u has: they are cumulative, so each replaces
+// the last one seen. Absent, null and zero counts keep the earlier value
+// (message_delta repeats only some of them).
+func (d *decoder) addUsage(u *wireUsage) {
+	set := func(dst *int64, v *int64) {
+		if v != nil && *v > 0 {
+			*dst = *v
+		}
+	}
+	set(&d.usage.InputTokens, u.InputTokens)
+	set(&d.usage.OutputTokens, u.OutputTokens)
+	set(&d.usage.CacheReadTokens, u.CacheReadInputTokens)
+	set(&d.usage.CacheWriteTokens, u.CacheCreationInputTokens)
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	sdk "github.com/openai/openai-go/v3"
-
 	"github.com/astrid-runtime/astrid/internal/llm"
 )
 
@@ -29,7 +27,7 @@ func FuzzDecoder(f *testing.F) {
 			return true
 		}
 		for line := range bytes.Lines(data) {
-			var c sdk.ChatCompletionChunk
+			var c wireChunk
 			if json.Unmarshal(line, &c) != nil {
 				continue
 			}

@@ -14,8 +14,14 @@
 //
 // No API key is needed when the base URL is on this machine (Ollama and
 // friends); none is sent then unless one is configured. Servers on this
-// machine cost nothing unless [model.pricing] says otherwise. The SDK's own
-// retries are off and it reads nothing from the environment.
+// machine cost nothing unless [model.pricing] says otherwise.
+//
+// The SDK builds and sends the request (Chat.Completions.NewStreaming); the
+// response body, handed over through option.WithResponseInto before the SDK
+// reads any of it, is read here with llm.SSEReader and decoded into small
+// structs, which is several times cheaper per delta than the SDK's chunk
+// type and sees the reasoning fields and the final "[DONE]" directly. The
+// SDK's own retries are off and it reads nothing from the environment.
 package openai
 
 import (
@@ -30,7 +36,6 @@ import (
 
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/astrid-runtime/astrid/internal/budget"
 	"github.com/astrid-runtime/astrid/internal/llm"
@@ -273,16 +278,13 @@ func (p *Provider) messages(m llm.Message) ([]sdk.ChatCompletionMessageParamUnio
 	return nil, errors.New("unknown role " + string(m.Role))
 }
 
-// mapError maps an error of the SDK's stream.
+// mapError maps an error of the request or of reading the body.
 func (p *Provider) mapError(ctx context.Context, err error) error {
 	if e, ok := errors.AsType[*llm.Error](err); ok {
 		if p.zai && e.Status == 400 && strings.Contains(e.Message, "Unknown Model") {
 			e.Kind = llm.KindNotFound // Z.AI answers an unknown model with 400, code 1211
 		}
 		return e
-	}
-	if se, ok := errors.AsType[*ssestream.StreamError](err); ok {
-		return llm.StreamError(p.cfg.Name, se.Event.Data)
 	}
 	e := llm.ErrorFromGo(ctx, p.cfg.Name, err)
 	if e.Kind == llm.KindProtocol {

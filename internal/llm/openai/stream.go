@@ -1,10 +1,13 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"iter"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -32,24 +35,88 @@ type decoder struct {
 	generated strings.Builder // text and arguments, for a usage estimate
 }
 
-// attempt sends one request and streams its events.
+// wireChunk is a chat.completion.chunk, decoded with encoding/json rather
+// than the SDK's types (see llm.SSEReader). Reasoning arrives as
+// reasoning_content (Z.AI, vLLM, DeepSeek) or reasoning (Ollama,
+// OpenRouter).
+type wireChunk struct {
+	Choices []struct {
+		Index int64 `json:"index"`
+		Delta struct {
+			Content          string          `json:"content"`
+			ReasoningContent json.RawMessage `json:"reasoning_content"`
+			Reasoning        json.RawMessage `json:"reasoning"`
+			ToolCalls        []wireToolCall  `json:"tool_calls"`
+		} `json:"delta"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens        int64 `json:"prompt_tokens"`
+		CompletionTokens    int64 `json:"completion_tokens"`
+		PromptTokensDetails struct {
+			CachedTokens     int64 `json:"cached_tokens"`
+			CacheWriteTokens int64 `json:"cache_write_tokens"`
+		} `json:"prompt_tokens_details"`
+	} `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+type wireToolCall struct {
+	Index    int64  `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// attempt sends one request and streams its events. The SDK sends the
+// request (headers, body, errors through llm.ResponseCheck); the response
+// body is read here, chunk by chunk.
 func (p *Provider) attempt(ctx context.Context, req *llm.Request, params *sdk.ChatCompletionNewParams, opts []option.RequestOption) iter.Seq2[llm.Event, error] {
 	return func(yield func(llm.Event, error) bool) {
-		stream := p.chat.NewStreaming(ctx, *params, opts...)
+		var resp *http.Response
+		stream := p.chat.NewStreaming(ctx, *params, append(opts[:len(opts):len(opts)], option.WithResponseInto(&resp))...)
 		defer stream.Close()
+		if err := stream.Err(); err != nil {
+			yield(llm.Event{}, p.mapError(ctx, err))
+			return
+		}
+		if resp == nil || resp.Body == nil {
+			yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "no response body"))
+			return
+		}
+		defer resp.Body.Close()
 		d := &decoder{name: p.cfg.Name}
-		for stream.Next() {
-			chunk := stream.Current()
-			if err := d.chunk(&chunk, yield); err != nil {
+		sse := llm.NewSSEReader(resp.Body, 0)
+		var c wireChunk
+		for {
+			_, data, err := sse.Next()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				yield(llm.Event{}, p.mapError(ctx, err))
+				return
+			}
+			if bytes.Equal(bytes.TrimSpace(data), []byte("[DONE]")) {
+				break
+			}
+			c = wireChunk{}
+			if err := json.Unmarshal(data, &c); err != nil {
+				yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "malformed event stream: %v", err))
+				return
+			}
+			if len(c.Error) > 0 && string(c.Error) != "null" {
+				yield(llm.Event{}, p.mapError(ctx, llm.StreamError(p.cfg.Name, data)))
+				return
+			}
+			if err := d.chunk(&c, yield); err != nil {
 				if !errors.Is(err, errStopped) {
 					yield(llm.Event{}, err)
 				}
 				return
 			}
-		}
-		if err := stream.Err(); err != nil {
-			yield(llm.Event{}, p.mapError(ctx, err))
-			return
 		}
 		if ctx.Err() != nil {
 			yield(llm.Event{}, llm.ErrorFromGo(ctx, p.cfg.Name, ctx.Err()))
@@ -122,31 +189,28 @@ func (d *decoder) endReasoning(yield func(llm.Event, error) bool) error {
 	return emit(yield, llm.Event{Kind: llm.EventReasoningEnd})
 }
 
-// reasoningText reads the reasoning a delta carries: reasoning_content
-// (Z.AI, vLLM, DeepSeek) or reasoning (Ollama, OpenRouter). The SDK keeps
-// fields it does not know as raw JSON.
-func reasoningText(delta *sdk.ChatCompletionChunkChoiceDelta) (string, error) {
-	for _, key := range []string{"reasoning_content", "reasoning"} {
-		f, ok := delta.JSON.ExtraFields[key]
-		if !ok {
-			continue
-		}
-		raw := f.Raw()
-		if raw == "" || raw == "null" {
-			continue
-		}
-		var s string
-		if err := json.Unmarshal([]byte(raw), &s); err != nil {
+// reasoningText reads the reasoning a delta carries. reasoning_content
+// must be a string (or null); reasoning, whose shape varies between
+// servers, is used only when it is a string.
+func reasoningText(content, other json.RawMessage) (string, error) {
+	var s string
+	if len(content) > 0 && string(content) != "null" {
+		if err := json.Unmarshal(content, &s); err != nil {
 			return "", err
 		}
+		if s != "" {
+			return s, nil
+		}
+	}
+	if len(other) > 0 && other[0] == '"' && json.Unmarshal(other, &s) == nil {
 		return s, nil
 	}
 	return "", nil
 }
 
 // chunk handles one chat.completion.chunk.
-func (d *decoder) chunk(c *sdk.ChatCompletionChunk, yield func(llm.Event, error) bool) error {
-	if c.JSON.Usage.Valid() && c.Usage.JSON.PromptTokens.Valid() {
+func (d *decoder) chunk(c *wireChunk, yield func(llm.Event, error) bool) error {
+	if c.Usage != nil {
 		cached := c.Usage.PromptTokensDetails.CachedTokens
 		written := c.Usage.PromptTokensDetails.CacheWriteTokens
 		d.usage = &llm.Usage{
@@ -165,7 +229,7 @@ func (d *decoder) chunk(c *sdk.ChatCompletionChunk, yield func(llm.Event, error)
 		if d.finish != "" && (delta.Content != "" || len(delta.ToolCalls) > 0) {
 			return llm.ProtocolError(d.name, "delta after finish_reason %q", d.finish)
 		}
-		r, err := reasoningText(delta)
+		r, err := reasoningText(delta.ReasoningContent, delta.Reasoning)
 		if err != nil {
 			return llm.ProtocolError(d.name, "malformed reasoning in delta: %v", err)
 		}
@@ -230,7 +294,7 @@ func (d *decoder) position(c *call) int {
 // its id and name; later ones with the same index add argument text. Some
 // servers (older Ollama) send every call whole with index 0: a new id at a
 // known index is a new call.
-func (d *decoder) toolDelta(tc *sdk.ChatCompletionChunkChoiceDeltaToolCall, yield func(llm.Event, error) bool) error {
+func (d *decoder) toolDelta(tc *wireToolCall, yield func(llm.Event, error) bool) error {
 	var cur *call
 	for i := len(d.calls) - 1; i >= 0; i-- {
 		if d.calls[i].index == tc.Index {
