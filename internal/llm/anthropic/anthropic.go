@@ -152,6 +152,9 @@ func (p *Provider) params(req *llm.Request) (sdk.MessageNewParams, error) {
 		params.Tools = append(params.Tools, sdk.ToolUnionParam{OfTool: tp})
 	}
 	if req.ThinkingBudget > 0 {
+		if req.ThinkingBudget >= params.MaxTokens {
+			return params, p.badRequest("thinking budget %d must be below max tokens %d", req.ThinkingBudget, params.MaxTokens)
+		}
 		params.Thinking = sdk.ThinkingConfigParamOfEnabled(req.ThinkingBudget)
 	} else {
 		params.Temperature = sdk.Float(p.cfg.TemperatureFor(req))

@@ -290,6 +290,23 @@ func TestSignedReasoningGoesBack(t *testing.T) {
 	}
 }
 
+func TestToolInputSentWhole(t *testing.T) {
+	start := `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_W","name":"glob","input":{"pattern":"*.go"}}}`
+	body := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: " + start + "\n\n" +
+		"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" +
+		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+	srv := ssetest.New(t, ssetest.Response{Chunks: ssetest.Events(body)})
+	resp, err := llm.Collect(newProvider(t, srv, nil).Stream(t.Context(), &llm.Request{Messages: []llm.Message{userText("x")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.ToolCalls) != 1 || string(resp.ToolCalls[0].Arguments) != `{"pattern":"*.go"}` {
+		t.Errorf("tool calls %+v", resp.ToolCalls)
+	}
+}
+
 func TestUnicodeSplitAcrossChunks(t *testing.T) {
 	srv := ssetest.New(t, ssetest.Response{Chunks: ssetest.Pieces(ssetest.File(t, "unicode.sse"), 3)})
 	resp, err := llm.Collect(newProvider(t, srv, nil).Stream(t.Context(), &llm.Request{Messages: []llm.Message{userText("hi")}}))
@@ -590,6 +607,7 @@ func TestBadRequestsRefusedBeforeSending(t *testing.T) {
 		"unknown role":    {Messages: []llm.Message{{Role: "system", Parts: []llm.Part{{Kind: llm.PartText, Text: "x"}}}}},
 		"bad schema":      {Tools: []llm.Tool{{Name: "t", InputSchema: json.RawMessage(`{"type":"array"}`)}}, Messages: []llm.Message{userText("x")}},
 		"tool result nil": {Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartToolResult}}}}},
+		"thinking budget": {Messages: []llm.Message{userText("x")}, ThinkingBudget: 1024, MaxTokens: 1024},
 	} {
 		_, err := collect(t, p, req)
 		if e := llmError(t, err); e.Kind != llm.KindBadRequest {

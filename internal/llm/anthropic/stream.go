@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ type block struct {
 	tool      int    // the tool call's Index
 	call      llm.ToolCall
 	args      []byte
+	initial   []byte // arguments sent whole in content_block_start
 	signature string
 	redacted  string
 }
@@ -47,13 +49,14 @@ type wireEvent struct {
 		Usage wireUsage `json:"usage"`
 	} `json:"message"`
 	ContentBlock struct {
-		Type      string `json:"type"`
-		ID        string `json:"id"`
-		Name      string `json:"name"`
-		Text      string `json:"text"`
-		Thinking  string `json:"thinking"`
-		Signature string `json:"signature"`
-		Data      string `json:"data"`
+		Type      string          `json:"type"`
+		ID        string          `json:"id"`
+		Name      string          `json:"name"`
+		Text      string          `json:"text"`
+		Thinking  string          `json:"thinking"`
+		Signature string          `json:"signature"`
+		Data      string          `json:"data"`
+		Input     json.RawMessage `json:"input"`
 	} `json:"content_block"`
 	Delta struct {
 		Type        string `json:"type"`
@@ -204,6 +207,11 @@ func (d *decoder) event(ev *wireEvent, yield func(llm.Event, error) bool) error 
 			b.tool = d.tools
 			d.tools++
 			b.call = llm.ToolCall{ID: cb.ID, Name: cb.Name}
+			// The API sends "input": {} here and streams the arguments; a
+			// proxy may send them whole instead.
+			if in := bytes.TrimSpace(cb.Input); len(in) > 0 && !bytes.Equal(in, []byte("{}")) && !bytes.Equal(in, []byte("null")) {
+				b.initial = append([]byte(nil), in...)
+			}
 			return d.emit(yield, llm.Event{Kind: llm.EventToolCallStart, Index: b.tool, ToolCall: b.call})
 		default:
 			b.typ = "" // a server tool or other block this runtime does not use
@@ -250,6 +258,9 @@ func (d *decoder) event(ev *wireEvent, yield func(llm.Event, error) bool) error 
 			return d.emit(yield, llm.Event{Kind: llm.EventReasoningEnd, Redacted: b.redacted})
 		case "tool_use":
 			b.call.Arguments = b.args
+			if len(b.args) == 0 {
+				b.call.Arguments = b.initial
+			}
 			args, err := llm.CheckArguments(d.name, b.call)
 			if err != nil {
 				return err
