@@ -5,7 +5,8 @@
 // OpenAI-compatible endpoint and streams their reasoning_content.
 //
 // Requests stream (POST {base}/chat/completions with "stream": true and
-// stream_options.include_usage, so the last chunk carries the token counts).
+// stream_options.include_usage, so the last chunk carries the token counts;
+// Z.AI sends them unasked).
 // The system prompt and the summary of earlier turns are the first two
 // system messages. Tool results become "tool" messages, placed right after
 // the assistant message that called them; a failed tool's result is
@@ -157,9 +158,10 @@ func (p *Provider) reasoningModel() bool {
 
 // params maps an llm.Request to the SDK's request.
 func (p *Provider) params(req *llm.Request) (sdk.ChatCompletionNewParams, []option.RequestOption, error) {
-	params := sdk.ChatCompletionNewParams{
-		Model:         p.cfg.Model,
-		StreamOptions: sdk.ChatCompletionStreamOptionsParam{IncludeUsage: sdk.Bool(true)},
+	params := sdk.ChatCompletionNewParams{Model: p.cfg.Model}
+	if !p.zai {
+		// Z.AI puts the usage on the finishing chunk without being asked.
+		params.StreamOptions = sdk.ChatCompletionStreamOptionsParam{IncludeUsage: sdk.Bool(true)}
 	}
 	var opts []option.RequestOption
 	if p.real {

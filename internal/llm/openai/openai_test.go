@@ -361,8 +361,15 @@ func TestZAIReasoning(t *testing.T) {
 	if r.Path != "/api/paas/v4/chat/completions" {
 		t.Errorf("path %q", r.Path)
 	}
-	if diff := cmp.Diff(map[string]any{"type": "enabled"}, r.JSON(t)["thinking"]); diff != "" {
+	body := r.JSON(t)
+	if diff := cmp.Diff(map[string]any{"type": "enabled"}, body["thinking"]); diff != "" {
 		t.Errorf("thinking (-want +got):\n%s", diff)
+	}
+	if _, ok := body["stream_options"]; ok {
+		t.Error("stream_options sent to Z.AI")
+	}
+	if r.Header.Get("Authorization") != "Bearer zai-key" {
+		t.Errorf("Authorization %q", r.Header.Get("Authorization"))
 	}
 }
 
