@@ -3,6 +3,7 @@ package llm
 import (
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // Config is what every provider constructor takes; package providers fills
@@ -26,6 +27,9 @@ type Config struct {
 	Pricing Pricing
 	// Retry bounds the retries of a failed request.
 	Retry RetryPolicy
+	// StallTimeout gives up a stream that sends nothing for this long (a
+	// retryable KindNetwork error); zero means DefaultStallTimeout.
+	StallTimeout time.Duration
 	// HTTPClient sends the requests; nil means NewHTTPClient().
 	HTTPClient *http.Client
 	// Logger receives warnings (fallback pricing, dropped content); nil
@@ -54,4 +58,12 @@ func (c *Config) TemperatureFor(req *Request) float64 {
 		return *req.Temperature
 	}
 	return c.Temperature
+}
+
+// StallTimeoutOrDefault is c.StallTimeout, or DefaultStallTimeout when unset.
+func (c *Config) StallTimeoutOrDefault() time.Duration {
+	if c.StallTimeout > 0 {
+		return c.StallTimeout
+	}
+	return DefaultStallTimeout
 }

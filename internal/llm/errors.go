@@ -242,6 +242,9 @@ func ErrorFromGo(ctx context.Context, provider string, err error) *Error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Provider: provider, Kind: KindCanceled, Message: err.Error(), Err: err}
 	}
+	if se, ok := errors.AsType[*StallError](err); ok {
+		return &Error{Provider: provider, Kind: KindNetwork, Message: se.Error(), Retryable: true, Err: err}
+	}
 	if isNetworkError(err) {
 		return &Error{Provider: provider, Kind: KindNetwork, Message: err.Error(), Retryable: true, Err: err}
 	}

@@ -470,3 +470,32 @@ func TestConfigDefaults(t *testing.T) {
 		t.Error("EventKind.String")
 	}
 }
+
+func TestWatchStall(t *testing.T) {
+	pr, pw := io.Pipe()
+	body := WatchStall(pr, 50*time.Millisecond)
+	go func() {
+		for range 5 {
+			pw.Write([]byte("x")) // one byte every 20ms keeps the stream alive
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	buf := make([]byte, 1)
+	for range 5 {
+		if _, err := body.Read(buf); err != nil {
+			t.Fatalf("read while data flows: %v", err)
+		}
+	}
+	start := time.Now()
+	_, err := body.Read(buf)
+	if se, ok := errors.AsType[*StallError](err); !ok || se.After != 50*time.Millisecond || time.Since(start) > 2*time.Second {
+		t.Errorf("error %v after %v", err, time.Since(start))
+	}
+	if e := ErrorFromGo(t.Context(), "p", err); e.Kind != KindNetwork || !e.Retryable {
+		t.Errorf("mapped to %+v", e)
+	}
+	body.Close()
+	if b := WatchStall(pr, 0); b != io.ReadCloser(pr) {
+		t.Error("a zero timeout wraps the body")
+	}
+}

@@ -627,3 +627,35 @@ func TestEstimateCost(t *testing.T) {
 		t.Errorf("EstimateCost = %d, want %d", got, want)
 	}
 }
+
+func TestStalledStream(t *testing.T) {
+	stalled := func(t *testing.T, srv *ssetest.Server) *Provider {
+		p, err := New(llm.Config{Model: model, APIKey: "k", BaseURL: srv.URL, HTTPClient: srv.Client(),
+			StallTimeout: 100 * time.Millisecond, Retry: llm.RetryPolicy{MaxAttempts: 2, Sleep: (&sleeps{}).sleep}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("after an event: fails", func(t *testing.T) {
+		srv := ssetest.New(t, ssetest.Response{Chunks: append(upTo(t, "text.sse", `"text":"Hello"`), ssetest.Chunk{Block: true})})
+		evs, err := collect(t, stalled(t, srv), &llm.Request{Messages: []llm.Message{userText("hi")}})
+		e := llmError(t, err)
+		if _, ok := errors.AsType[*llm.StallError](err); !ok || e.Kind != llm.KindNetwork || len(evs) != 1 {
+			t.Errorf("error %v after %d events", err, len(evs))
+		}
+		select {
+		case <-srv.Disconnected:
+		case <-time.After(5 * time.Second):
+			t.Fatal("server never saw the connection close")
+		}
+	})
+	t.Run("before any event: retried", func(t *testing.T) {
+		srv := ssetest.New(t, ssetest.Response{Chunks: []ssetest.Chunk{{Data: ": waiting\n\n"}, {Block: true}}},
+			ssetest.Response{Chunks: ssetest.Events(ssetest.File(t, "text.sse"))})
+		resp, err := llm.Collect(stalled(t, srv).Stream(t.Context(), &llm.Request{Messages: []llm.Message{userText("hi")}}))
+		if err != nil || resp.Text != "Hello, world!" || len(srv.Requests()) != 2 {
+			t.Errorf("%v %+v after %d requests", err, resp, len(srv.Requests()))
+		}
+	})
+}

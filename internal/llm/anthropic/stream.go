@@ -93,9 +93,10 @@ func (p *Provider) attempt(ctx context.Context, params *sdk.MessageNewParams) it
 			yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "no response body"))
 			return
 		}
-		defer resp.Body.Close()
+		body := llm.WatchStall(resp.Body, p.cfg.StallTimeoutOrDefault())
+		defer body.Close()
 		d := &decoder{name: p.cfg.Name, blocks: map[int64]*block{}}
-		sse := llm.NewSSEReader(resp.Body, 0)
+		sse := llm.NewSSEReader(body, 0)
 		var ev wireEvent
 		for {
 			name, data, err := sse.Next()

@@ -86,9 +86,10 @@ func (p *Provider) attempt(ctx context.Context, req *llm.Request, params *sdk.Ch
 			yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "no response body"))
 			return
 		}
-		defer resp.Body.Close()
+		body := llm.WatchStall(resp.Body, p.cfg.StallTimeoutOrDefault())
+		defer body.Close()
 		d := &decoder{name: p.cfg.Name}
-		sse := llm.NewSSEReader(resp.Body, 0)
+		sse := llm.NewSSEReader(body, 0)
 		var c wireChunk
 		for {
 			_, data, err := sse.Next()
