@@ -46,11 +46,13 @@
 //
 // # Retries
 //
-// Requests that fail with 429, 5xx, 529 (overloaded) or a connection error
-// are retried with exponential backoff and jitter, honouring the server's
-// retry-after header, up to the [retry] configuration (see RetryPolicy). No
-// retry happens once the first event has reached the caller: a retried
-// request would repeat text the caller already showed.
+// Requests that fail with 429, 5xx, 529 (overloaded), a connection error,
+// an overload reported inside the stream, or a stream that is cut or goes
+// silent for Config.StallTimeout are retried with exponential backoff and
+// jitter, honouring the server's retry-after header, up to the [retry]
+// configuration (see RetryPolicy). No retry happens once the first event
+// has reached the caller: a retried request would repeat text the caller
+// already showed.
 //
 // # Money
 //
