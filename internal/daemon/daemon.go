@@ -56,13 +56,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/astrid-runtime/astrid/internal/sandbox"
-	"github.com/astrid-runtime/astrid/internal/sandbox/helper"
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/fanout"
 	"github.com/astrid-runtime/astrid/internal/home"
+	"github.com/astrid-runtime/astrid/internal/sandbox"
+	"github.com/astrid-runtime/astrid/internal/sandbox/helper"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/version"
 )
