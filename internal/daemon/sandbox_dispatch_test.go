@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -24,8 +23,7 @@ func TestSandboxHelperDispatch(t *testing.T) {
 	}
 	dir := t.TempDir()
 	astridd := filepath.Join(dir, "astridd")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(gobin, "build", "-o", astridd, "github.com/astrid-runtime/astrid/cmd/astridd").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", astridd, "github.com/astrid-runtime/astrid/cmd/astridd").CombinedOutput(); err != nil {
 		t.Fatalf("build astridd: %v\n%s", err, out)
 	}
 
