@@ -1,7 +1,7 @@
 // Command astridd is the Astrid daemon.
 //
-// All the work happens in package daemon; this main only wires the process
-// signals and exit code.
+// All the work happens in package daemon; this main wires the agent
+// runtime in as the daemon's backend, the process signals and exit code.
 package main
 
 import (
@@ -11,11 +11,12 @@ import (
 	"syscall"
 
 	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/runtime"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := daemon.Main(ctx, os.Args[1:])
+	code := daemon.Main(ctx, os.Args[1:], runtime.NewBackend)
 	stop()
 	os.Exit(code)
 }

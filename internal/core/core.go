@@ -59,6 +59,8 @@ type Core struct {
 	Allowances  *approval.Allowances
 	Budget      *budget.Tracker
 	Interceptor *security.Interceptor
+	// Sandbox runs native processes; nil when none was given.
+	Sandbox *sandbox.Sandbox
 
 	opts Options
 	log  *slog.Logger
@@ -78,7 +80,7 @@ func Open(ctx context.Context, opts Options) (c *Core, err error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	c = &Core{Home: opts.Home, opts: opts, log: lg, profiles: map[string]*security.Profile{}}
+	c = &Core{Home: opts.Home, Sandbox: opts.Sandbox, opts: opts, log: lg, profiles: map[string]*security.Profile{}}
 	base, err := c.config("")
 	if err != nil {
 		return nil, err

@@ -73,11 +73,11 @@ import (
 // helper: it is dispatched here, before anything else, because it must
 // control its exit status and, on success, never returns (it becomes the
 // sandboxed program).
-func Main(ctx context.Context, args []string) int {
+func Main(ctx context.Context, args []string, backend NewBackendFunc) int {
 	if len(args) > 0 && args[0] == sandbox.HelperArg {
 		return helper.Main(args[1:])
 	}
-	if err := Run(ctx, args, os.Stdout, os.Stderr); err != nil {
+	if err := Run(ctx, args, os.Stdout, os.Stderr, backend); err != nil {
 		fmt.Fprintf(os.Stderr, "astridd: %v\n", err)
 		return 1
 	}
@@ -85,9 +85,9 @@ func Main(ctx context.Context, args []string) int {
 }
 
 // Run executes astridd with the given arguments: it serves until ctx is
-// done or a client asks it to shut down.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	// Hidden subcommands (dispatched before flag parsing) go here.
+// done or a client asks it to shut down. backend builds the agent runtime
+// (nil: every runtime method answers "unavailable").
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backend NewBackendFunc) error {
 	fs := flag.NewFlagSet("astridd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ephemeral := fs.Bool("ephemeral", false, "shut down [gateway] idle_shutdown_secs after the last client leaves")
@@ -106,7 +106,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, Options{Home: h, Getenv: os.Getenv, Ephemeral: *ephemeral, Stderr: stderr})
+	return Serve(ctx, Options{Home: h, Getenv: os.Getenv, Ephemeral: *ephemeral, Stderr: stderr, NewBackend: backend})
 }
 
 // Options configure Serve.
@@ -119,6 +119,9 @@ type Options struct {
 	Ephemeral bool
 	// NewBackend builds the agent runtime; nil means Unavailable.
 	NewBackend NewBackendFunc
+	// SandboxHelper is the executable that serves the sandbox helper
+	// (astridd itself); empty means os.Executable().
+	SandboxHelper string
 	// Stderr receives one line saying where the daemon listens and logs;
 	// nil discards it.
 	Stderr io.Writer
@@ -226,9 +229,15 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	}
 	d.ctx, d.stop = context.WithCancel(context.Background())
 	defer d.stop()
+	// Native processes (the shell tool, stdio MCP servers) run through this
+	// executable's hidden sandbox helper.
+	sb, err := sandbox.New(sandbox.Options{Helper: opts.SandboxHelper, Protected: []string{opts.Home.Path()}, Logger: lg})
+	if err != nil {
+		return fail(err)
+	}
 	d.core, err = core.Open(ctx, core.Options{
 		Home: opts.Home, Getenv: opts.Getenv, SystemConfigFile: opts.SystemConfigFile,
-		Notify: d.notice, Logger: lg,
+		Notify: d.notice, Logger: lg, Sandbox: sb,
 	})
 	if err != nil {
 		return fail(err)

@@ -1,0 +1,185 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/llm"
+	"github.com/astrid-runtime/astrid/internal/llm/providers"
+	"github.com/astrid-runtime/astrid/internal/security"
+	"github.com/astrid-runtime/astrid/internal/tools"
+)
+
+// Backend serves the daemon's session and turn methods with a Runtime.
+// MCP servers and capsules are not part of it yet: those methods answer
+// "unavailable" (from the embedded daemon.Unavailable).
+type Backend struct {
+	daemon.Unavailable
+	R *Runtime
+}
+
+// DefaultToolchainDirs are made readable to the sandboxed shell when they
+// exist.
+var DefaultToolchainDirs = []string{"/usr/local/go", "/root/go", "/usr/local/node", "/opt"}
+
+// NewBackend is the daemon.NewBackendFunc of astridd: it builds the model
+// provider from [model], the shell tool over the daemon's sandbox, and the
+// Runtime. Without a usable provider the daemon still serves everything
+// else and session methods say why they are unavailable.
+func NewBackend(ctx context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+	prov, err := providers.New(deps.Config.Model, deps.Config.Retry, providers.WithLogger(deps.Logger))
+	if err != nil {
+		reason := "no model provider: " + err.Error()
+		if errors.Is(err, llm.ErrNoAPIKey) {
+			reason = "no model provider is configured: set ANTHROPIC_API_KEY (or another provider in [model]) and restart the daemon"
+		}
+		deps.Logger.Warn("agent runtime unavailable", "reason", reason)
+		return daemon.Unavailable{Reason: reason}, nil
+	}
+	return NewBackendWith(deps, prov)
+}
+
+// NewBackendWith builds the backend over a given provider (tests use a
+// scripted one).
+func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error) {
+	var bash *tools.Bash
+	if sb := deps.Core.Sandbox; sb != nil {
+		var err error
+		bash, err = tools.NewBash(tools.BashOptions{Sandbox: sb, TempRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-%d", os.Getuid())), ToolchainDirs: DefaultToolchainDirs})
+		if err != nil {
+			return nil, err
+		}
+	}
+	r, err := New(Options{Core: deps.Core, Config: deps.Config, Provider: prov, Store: deps.Core.DB.Sessions(), Events: deps.Events, Logger: deps.Logger, Bash: bash})
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{R: r}, nil
+}
+
+func (b *Backend) info(ctx context.Context, id string) (api.SessionInfo, error) {
+	rec, err := b.R.Resume(ctx, id)
+	if err != nil {
+		return api.SessionInfo{}, err
+	}
+	return b.R.Info(rec), nil
+}
+
+// CreateSession implements daemon.Backend.
+func (b *Backend) CreateSession(ctx context.Context, c daemon.Caller, p api.CreateSessionParams) (api.SessionInfo, error) {
+	rec, err := b.R.Create(ctx, CreateOptions{Workspace: p.Workspace, Mode: security.Mode(p.Mode), Title: p.Title, Principal: c.User, Frontend: c.Frontend})
+	if err != nil {
+		return api.SessionInfo{}, err
+	}
+	return b.R.Info(rec), nil
+}
+
+// ResumeSession implements daemon.Backend.
+func (b *Backend) ResumeSession(ctx context.Context, _ daemon.Caller, p api.ResumeSessionParams) (api.SessionInfo, error) {
+	return b.info(ctx, p.Session)
+}
+
+// ListSessions implements daemon.Backend.
+func (b *Backend) ListSessions(ctx context.Context, _ daemon.Caller, p api.ListSessionsParams) (api.ListSessionsResult, error) {
+	recs, err := b.R.List(ctx, p.Workspace)
+	if err != nil {
+		return api.ListSessionsResult{}, err
+	}
+	out := api.ListSessionsResult{Sessions: []api.SessionInfo{}}
+	for _, r := range recs {
+		out.Sessions = append(out.Sessions, b.R.Info(r))
+	}
+	return out, nil
+}
+
+// EndSession implements daemon.Backend.
+func (b *Backend) EndSession(ctx context.Context, _ daemon.Caller, p api.EndSessionParams) (api.Empty, error) {
+	return api.Empty{}, b.R.End(ctx, p.Session)
+}
+
+// SendInput implements daemon.Backend.
+func (b *Backend) SendInput(ctx context.Context, _ daemon.Caller, p api.SendInputParams) (api.SendInputResult, error) {
+	turn, err := b.R.Send(ctx, p.Session, p.Text)
+	return api.SendInputResult{Turn: turn}, err
+}
+
+// CancelTurn implements daemon.Backend.
+func (b *Backend) CancelTurn(ctx context.Context, _ daemon.Caller, p api.CancelTurnParams) (api.CancelTurnResult, error) {
+	ok, err := b.R.Cancel(ctx, p.Session, p.Turn)
+	return api.CancelTurnResult{Cancelled: ok}, err
+}
+
+// ApprovalResponse implements daemon.Backend. Only the daemon's verified
+// local user reaches it (bearer token), so every answer here is a human's.
+func (b *Backend) ApprovalResponse(_ context.Context, c daemon.Caller, p api.ApprovalResponseParams) (api.Empty, error) {
+	d := approval.Decision(p.Decision)
+	if !d.Valid() {
+		return api.Empty{}, fmt.Errorf("%w: decision %q", api.ErrInvalidParams, p.Decision)
+	}
+	return api.Empty{}, b.R.Answer(p.Session, p.Request, approval.Answer{Decision: d, Reason: p.Reason, By: c.User, Frontend: c.Frontend})
+}
+
+// SessionBudget implements daemon.Backend.
+func (b *Backend) SessionBudget(ctx context.Context, _ daemon.Caller, p api.SessionBudgetParams) (api.Budget, error) {
+	rec, err := b.R.Resume(ctx, p.Session)
+	if err != nil {
+		return api.Budget{}, err
+	}
+	prof, err := b.R.o.Core.Profile(rec.Workspace)
+	if err != nil {
+		return api.Budget{}, err
+	}
+	s := b.R.o.Core.Budget.Session(rec.ID)
+	w := b.R.o.Core.Budget.Workspace(rec.Workspace)
+	return api.Budget{Session: rec.ID, SpentUSD: s.Spent.USD(), ReservedUSD: s.Reserved.USD(), SessionLimitUSD: prof.Limits.SessionMax.USD(),
+		WorkspaceSpentUSD: w.Spent.USD(), WorkspaceLimitUSD: prof.Limits.WorkspaceMax.USD(), WarnAtPercent: prof.Limits.WarnAtPercent}, nil
+}
+
+// ListTools implements daemon.Backend: the tools of a session's workspace
+// (or of the default workspace-less registry when no session is given).
+func (b *Backend) ListTools(ctx context.Context, _ daemon.Caller, p api.ListToolsParams) (api.ListToolsResult, error) {
+	if p.Server != "" {
+		return b.Unavailable.ListTools(ctx, daemon.Caller{}, p)
+	}
+	ws := ""
+	if p.Session != "" {
+		rec, err := b.R.Resume(ctx, p.Session)
+		if err != nil {
+			return api.ListToolsResult{}, err
+		}
+		ws = rec.Workspace
+	}
+	reg, err := b.R.registry(ws)
+	if err != nil {
+		return api.ListToolsResult{}, err
+	}
+	out := api.ListToolsResult{Tools: []api.ToolInfo{}}
+	for _, s := range reg.Specs() {
+		out.Tools = append(out.Tools, api.ToolInfo{Name: s.Name, Source: "builtin", Description: s.Description, InputSchema: s.InputSchema})
+	}
+	return out, nil
+}
+
+// Stats implements daemon.Backend.
+func (b *Backend) Stats() daemon.BackendStats {
+	b.R.mu.Lock()
+	defer b.R.mu.Unlock()
+	st := daemon.BackendStats{Runtime: true, Sessions: len(b.R.sessions)}
+	for _, l := range b.R.sessions {
+		l.mu.Lock()
+		if l.busy {
+			st.BusyTurns++
+		}
+		l.mu.Unlock()
+	}
+	return st
+}
+
+// Shutdown implements daemon.Backend.
+func (b *Backend) Shutdown(ctx context.Context) error { return b.R.Shutdown(ctx) }

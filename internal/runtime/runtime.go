@@ -1,0 +1,220 @@
+// Package runtime is the agent loop: user input → model → proposed tool
+// calls → the interceptor → execution → results back to the model → … until
+// the model ends its turn.
+//
+// A Runtime holds the live sessions of one daemon. A turn streams the
+// model's output to the session's events as it arrives; tool calls run only
+// through tools.Registry.Run, which runs each through
+// security.Interceptor; the read-only calls of one model response run in
+// parallel, writes and commands in order. Tool results go back to the
+// model tagged as untrusted data, and denials go back as tool errors that
+// name the step and rule. Every model call reserves its estimated cost
+// against the session's budget first and charges the real cost after.
+//
+// Sessions are saved to the store after every turn and survive a daemon
+// restart (Resume). When the conversation outgrows the model's context,
+// older messages are replaced by a summary that is sent with every later
+// request (never dropped), keeping the most recent messages verbatim and
+// never separating a tool call from its result.
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/llm"
+	"github.com/astrid-runtime/astrid/internal/session"
+	"github.com/astrid-runtime/astrid/internal/tools"
+)
+
+// Publisher delivers events to the frontends watching a session; the
+// daemon implements it. Publish must not block.
+type Publisher interface {
+	Publish(e api.Event) api.Event
+}
+
+// Options configure a Runtime.
+type Options struct {
+	Core     *core.Core
+	Config   *config.Config
+	Provider llm.Provider
+	Store    session.Store
+	Events   Publisher
+	Logger   *slog.Logger
+	// Bash is the shell tool; nil leaves it out (no sandbox).
+	Bash *tools.Bash
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Runtime runs agent sessions. It is safe for concurrent use.
+type Runtime struct {
+	o   Options
+	log *slog.Logger
+	sub *subagents
+
+	persona func() string // the spark persona for the system prompt
+	extra   []tools.Tool  // tools added to every registry (task, spark)
+	turns   sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*live            // guarded by mu; loaded sessions
+	regs     map[string]*tools.Registry  // guarded by mu; by workspace root
+	pending  map[string]*pendingApproval // guarded by mu; by request id
+	closing  bool                        // guarded by mu
+}
+
+// New returns a Runtime.
+func New(o Options) (*Runtime, error) {
+	switch {
+	case o.Core == nil:
+		return nil, errors.New("runtime: no core")
+	case o.Config == nil:
+		return nil, errors.New("runtime: no config")
+	case o.Provider == nil:
+		return nil, errors.New("runtime: no model provider")
+	case o.Store == nil:
+		return nil, errors.New("runtime: no session store")
+	case o.Events == nil:
+		return nil, errors.New("runtime: no event publisher")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}}
+	r.sub = newSubagents(o.Config.Subagents)
+	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
+	if err != nil {
+		return nil, err
+	}
+	r.persona = sp.persona
+	r.extra = []tools.Tool{sp, &taskTool{r: r}}
+	return r, nil
+}
+
+// live is a loaded session.
+type live struct {
+	mu     sync.Mutex
+	rec    *session.Record // guarded by mu
+	depth  int             // sub-agent depth: 0 for a user's session
+	parent *live           // the session whose human answers approvals
+	busy   bool            // guarded by mu; a turn runs
+	turn   string          // guarded by mu; the running turn's id
+	cancel context.CancelFunc
+}
+
+func newID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// registry returns the tool registry of a workspace: the built-in tools
+// with a path filter from that workspace's policy.
+func (r *Runtime) registry(workspace string) (*tools.Registry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if reg, ok := r.regs[workspace]; ok {
+		return reg, nil
+	}
+	prof, err := r.o.Core.Profile(workspace)
+	if err != nil {
+		return nil, err
+	}
+	rules := prof.Rules
+	reg := tools.New(tools.Options{PathFilter: func(p string) bool { return rules.Path(p, false) == nil }})
+	if r.o.Bash != nil {
+		if err := reg.Register(r.o.Bash); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range r.extra {
+		if err := reg.Register(t); err != nil {
+			return nil, err
+		}
+	}
+	r.regs[workspace] = reg
+	return reg, nil
+}
+
+// asker returns the Asker of a session: approvals go to the frontends
+// watching the top-level session (a sub-agent's human is its parent's).
+func (r *Runtime) asker(l *live) approval.Asker {
+	for l.parent != nil {
+		l = l.parent
+	}
+	return approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
+		return r.waitApproval(ctx, l, req)
+	})
+}
+
+// pendingApproval is a question waiting for a frontend's answer.
+type pendingApproval struct {
+	session string
+	answer  chan approval.Answer // buffered 1; receives the first answer
+}
+
+func (r *Runtime) waitApproval(ctx context.Context, top *live, req approval.Request) (approval.Answer, error) {
+	p := &pendingApproval{session: top.rec.ID, answer: make(chan approval.Answer, 1)}
+	r.mu.Lock()
+	r.pending[req.ID] = p
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.pending, req.ID)
+		r.mu.Unlock()
+	}()
+	// The daemon publishes approval_needed from the interceptor's notice.
+	select {
+	case a := <-p.answer:
+		return a, nil
+	case <-ctx.Done():
+		return approval.Answer{}, ctx.Err()
+	}
+}
+
+// Answer delivers a frontend's answer to a waiting approval request. The
+// first answer wins; a later one gets api.ErrConflict, an unknown request
+// api.ErrNotFound.
+func (r *Runtime) Answer(session, request string, a approval.Answer) error {
+	r.mu.Lock()
+	p, ok := r.pending[request]
+	if ok && p.session == session {
+		delete(r.pending, request)
+	}
+	r.mu.Unlock()
+	if !ok || p.session != session {
+		return fmt.Errorf("%w: no approval request %s is waiting in session %s", api.ErrNotFound, request, session)
+	}
+	select {
+	case p.answer <- a:
+		return nil
+	default:
+		return fmt.Errorf("%w: request %s was already answered", api.ErrConflict, request)
+	}
+}
+
+// publish sends one event of a session.
+func (r *Runtime) publish(session string, typ api.EventType, data any) {
+	e, err := api.NewEvent(session, typ, data)
+	if err != nil {
+		r.log.Error("cannot encode event", "type", typ, "err", err)
+		return
+	}
+	r.o.Events.Publish(e)
+}
