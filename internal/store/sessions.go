@@ -10,8 +10,8 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/budget"
 	"github.com/astrid-runtime/astrid/internal/llm"
-	"github.com/astrid-runtime/astrid/internal/session"
 	"github.com/astrid-runtime/astrid/internal/security"
+	"github.com/astrid-runtime/astrid/internal/session"
 )
 
 // maxSessionBlob bounds the stored messages of one session.
