@@ -127,6 +127,8 @@ func newRootCmd(env *Env) *cobra.Command {
 		newAuditCmd(env),
 		newApprovalsCmd(env),
 		newDaemonCmd(env),
+		newExecCmd(env),
+		newSessionsCmd(env),
 	)
 	return root
 }

@@ -65,7 +65,7 @@ var fields = map[string]field{
 	"model.provider":       {check: str(oneOf("anthropic", "claude", "openai", "zai", "replay")), ws: wsDeny},
 	"model.model":          {check: str(token(256, false)), ws: wsDeny},
 	"model.api_key":        {check: str(token(4096, true)), ws: wsDeny},
-	"model.api_url":        {check: str(optional(httpURL("http", "https"))), ws: wsDeny},
+	"model.api_url":        {check: str(optional(modelURL)), ws: wsDeny},
 	"model.max_tokens":     {check: intIn(1, 1_000_000), ws: wsLower},
 	"model.temperature":    {check: floatIn(0, 2), ws: wsDeny},
 	"model.context_window": {check: intIn(1, 10_000_000), ws: wsLower},
@@ -368,6 +368,18 @@ func httpURL(schemes ...string) func(string) error {
 		}
 		return nil
 	}
+}
+
+// modelURL accepts an http(s) API URL, or a file:///absolute/path naming
+// the transcript of the replay provider.
+func modelURL(s string) error {
+	if rest, ok := strings.CutPrefix(s, "file://"); ok {
+		if !strings.HasPrefix(rest, "/") || strings.ContainsAny(rest, "\x00\r\n") {
+			return errors.New("a file URL must name an absolute path (file:///path/to/transcript.jsonl)")
+		}
+		return nil
+	}
+	return httpURL("http", "https")(s)
 }
 
 // commandPattern accepts a command name or a glob over names ("mkfs.*").

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/client"
+)
+
+func newExecCmd(env *Env) *cobra.Command {
+	var workspace, mode, approve string
+	cmd := &cobra.Command{
+		Use:   "exec [--workspace DIR] [--mode safe|guided|autonomous] [--approve defer|deny|allow] PROMPT",
+		Short: "Run one headless turn through the daemon, exactly as chat does",
+		Long: `Run one headless turn through the daemon (started on demand), exactly as chat does.
+
+--approve answers every approval request of the turn: defer (the default) leaves it
+unanswered so it is queued as a deferred approval (see astrid approvals); deny refuses
+it; allow approves it once (for CI: policy and the sandbox still apply).
+With --format json every event is printed as a JSON line. The exit code is 0 when the
+turn completed, 1 when it failed or was cancelled.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch approve {
+			case "defer", "deny", "allow":
+			default:
+				return fmt.Errorf("--approve %q: want defer, deny or allow", approve)
+			}
+			ws := workspace
+			if ws == "" {
+				ws = env.Dir
+			} else if !filepath.IsAbs(ws) {
+				ws = filepath.Join(env.Dir, ws)
+			}
+			c, _, err := env.connect(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return runExec(cmd.Context(), env, c, ws, mode, approve, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&workspace, "workspace", "", "workspace directory (default: the current directory)")
+	cmd.Flags().StringVar(&mode, "mode", "", "safe, guided or autonomous (default: from the configuration)")
+	cmd.Flags().StringVar(&approve, "approve", "defer", "answer to approval requests: defer, deny or allow")
+	return cmd
+}
+
+func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve, prompt string) error {
+	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: ws, Mode: mode, Title: clipTitle(prompt)})
+	if err != nil {
+		return err
+	}
+	if _, err := c.Subscribe(ctx, info.ID); err != nil {
+		return err
+	}
+	turn, err := c.SendInput(ctx, info.ID, prompt)
+	if err != nil {
+		return err
+	}
+	var failure error
+	for {
+		select {
+		case <-ctx.Done():
+			_, _ = c.CancelTurn(context.WithoutCancel(ctx), api.CancelTurnParams{Session: info.ID, Turn: turn})
+			return ctx.Err()
+		case <-c.Done():
+			return errors.New("the daemon closed the connection during the turn")
+		case ev := <-c.Events():
+			if ev.Session != info.ID {
+				continue
+			}
+			if env.jsonOutput() {
+				if err := printJSONLine(env, ev); err != nil {
+					return err
+				}
+			} else {
+				printEventText(env, ev)
+			}
+			switch ev.Type {
+			case api.EventApprovalNeeded:
+				var an api.ApprovalNeeded
+				if json.Unmarshal(ev.Data, &an) == nil && approve != "defer" {
+					d := api.DecisionDeny
+					if approve == "allow" {
+						d = api.DecisionAllowOnce
+					}
+					if err := c.ApprovalResponse(ctx, api.ApprovalResponseParams{Session: info.ID, Request: an.Request.ID, Decision: d, Reason: "astrid exec --approve " + approve}); err != nil && !errors.Is(err, api.ErrConflict) {
+						return err
+					}
+				}
+			case api.EventError:
+				var e api.ErrorEvent
+				if json.Unmarshal(ev.Data, &e) == nil && e.Turn == turn {
+					failure = errors.New(e.Message)
+				}
+			case api.EventTurnComplete:
+				var tc api.TurnComplete
+				if json.Unmarshal(ev.Data, &tc) != nil || tc.Turn != turn {
+					continue
+				}
+				if !env.jsonOutput() {
+					fmt.Fprintln(env.Stdout)
+				}
+				switch {
+				case failure != nil:
+					return &ExitError{Code: 1, Err: fmt.Errorf("turn failed: %w", failure)}
+				case tc.StopReason == "cancelled" || tc.StopReason == "error":
+					return &ExitError{Code: 1, Err: fmt.Errorf("turn ended: %s", tc.StopReason)}
+				}
+				return nil
+			}
+		}
+	}
+}
+
+func printJSONLine(env *Env, ev api.Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(env.Stdout, "%s\n", b)
+	return err
+}
+
+// printEventText renders an event for a human reading a plain terminal or
+// a pipe: streamed text as is, everything else as one-line notes on stderr.
+func printEventText(env *Env, ev api.Event) {
+	switch ev.Type {
+	case api.EventTextDelta:
+		var d api.TextDelta
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprint(env.Stdout, d.Text)
+		}
+	case api.EventToolCallStart:
+		var d api.ToolCallStart
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprintf(env.Stderr, "\n[tool] %s %s\n", d.Tool, clipTitle(string(d.Arguments)))
+		}
+	case api.EventToolCallResult:
+		var d api.ToolCallResult
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprintf(env.Stderr, "[tool] %s: %s\n", d.Tool, d.Status)
+		}
+	case api.EventApprovalNeeded:
+		var d api.ApprovalNeeded
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprintf(env.Stderr, "[approval] %s (%s risk): %s — %s\n", d.Request.Summary, d.Request.Risk, d.Request.Resource, d.Request.Reason)
+		}
+	case api.EventApprovalResolved:
+		var d api.ApprovalResolved
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprintf(env.Stderr, "[approval] %s\n", d.Decision)
+		}
+	case api.EventError:
+		var d api.ErrorEvent
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprintf(env.Stderr, "[error] %s\n", d.Message)
+		}
+	case api.EventBudgetWarning:
+		var d api.BudgetWarning
+		if json.Unmarshal(ev.Data, &d) == nil {
+			fmt.Fprintf(env.Stderr, "[budget] %s at $%.2f of $%.2f\n", d.Account, d.UsedUSD, d.LimitUSD)
+		}
+	}
+}
+
+func clipTitle(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}

@@ -1,0 +1,184 @@
+// Package e2e_test drives the real astrid and astridd binaries: a daemon
+// started on demand, a scripted model (the replay provider), headless turns
+// through `astrid exec`, and the CLI commands that read what they left.
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/astrid-runtime/astrid/internal/api"
+)
+
+var bin string // directory holding the built binaries
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "astrid-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/astrid-runtime/astrid/cmd/astrid", "github.com/astrid-runtime/astrid/cmd/astridd").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		panic("build: " + err.Error() + "\n" + string(out))
+	}
+	bin = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type env struct {
+	t        *testing.T
+	dir, ws  string
+	home     string
+	environ  []string
+	daemonUp bool
+}
+
+func newEnv(t *testing.T, transcript, extraConfig string) *env {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, ws: filepath.Join(dir, "proj"), home: filepath.Join(dir, "astrid-home")}
+	os.MkdirAll(e.ws, 0o755)
+	os.MkdirAll(e.home, 0o700)
+	script := filepath.Join(dir, "model.jsonl")
+	if err := os.WriteFile(script, []byte(transcript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "[model]\nprovider = \"replay\"\nmodel = \"scripted\"\napi_url = \"file://" + script + "\"\n[gateway]\nidle_shutdown_secs = 30\n" + extraConfig
+	if err := os.WriteFile(filepath.Join(e.home, "config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.environ = []string{"ASTRID_HOME=" + e.home, "HOME=" + dir, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + dir}
+	t.Cleanup(func() { e.astrid("daemon", "stop") })
+	return e
+}
+
+// astrid runs the CLI and returns stdout, stderr and the exit code.
+func (e *env) astrid(args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "astrid"), args...)
+	cmd.Dir = e.ws
+	cmd.Env = e.environ
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		e.t.Fatalf("astrid %v hung; stderr:\n%s", args, errb.String())
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+func events(t *testing.T, out string) []api.Event {
+	t.Helper()
+	var evs []api.Event
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev api.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not an event line %q: %v", line, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func TestExecThroughAnAutoStartedDaemon(t *testing.T) {
+	transcript := `{"text": "Writing it.", "tool_calls": [{"id": "c1", "name": "write_file", "arguments": {"file_path": "hello.txt", "content": "hello\n"}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "c2", "name": "read_file", "arguments": {"file_path": "hello.txt"}}]}
+{"expect": {"tool_results": 1}, "text": "Done: hello.txt says hello."}
+`
+	e := newEnv(t, transcript, "")
+	out, stderr, code := e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "safe", "write hello.txt")
+	if code != 0 {
+		t.Fatalf("exec exited %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	evs := events(t, out)
+	seen := map[api.EventType]int{}
+	var text strings.Builder
+	for _, ev := range evs {
+		seen[ev.Type]++
+		if ev.Type == api.EventTextDelta {
+			var d api.TextDelta
+			json.Unmarshal(ev.Data, &d)
+			text.WriteString(d.Text)
+		}
+	}
+	if seen[api.EventApprovalNeeded] != 2 || seen[api.EventToolCallResult] != 2 || seen[api.EventTurnComplete] != 1 {
+		t.Errorf("events: %v", seen)
+	}
+	if !strings.Contains(text.String(), "Done: hello.txt says hello.") {
+		t.Errorf("text %q", text.String())
+	}
+	if got, _ := os.ReadFile(filepath.Join(e.ws, "hello.txt")); string(got) != "hello\n" {
+		t.Errorf("hello.txt = %q", got)
+	}
+	// The CLI reads what the daemon saved and logged.
+	list, _, code := e.astrid("sessions", "list")
+	if code != 0 || !strings.Contains(list, e.ws) {
+		t.Errorf("sessions list (%d):\n%s", code, list)
+	}
+	if out, stderr, code := e.astrid("audit", "verify"); code != 0 {
+		t.Errorf("audit verify (%d): %s %s", code, out, stderr)
+	}
+	if out, _, _ := e.astrid("--format", "json", "audit", "list", "--decision", "allowed"); strings.Count(out, "allow_once") < 2 {
+		t.Errorf("audit does not show the two approvals:\n%s", out)
+	}
+}
+
+func TestExecDefersWithoutAnAnswer(t *testing.T) {
+	transcript := `{"tool_calls": [{"id": "c1", "name": "write_file", "arguments": {"file_path": "later.txt", "content": "x"}}]}
+{"expect": {"tool_results": 1}, "text": "It is pending approval."}
+`
+	e := newEnv(t, transcript, "[security]\napproval_timeout_secs = 1\n")
+	out, stderr, code := e.astrid("exec", "--approve", "defer", "--mode", "safe", "write later.txt")
+	if code != 0 {
+		t.Fatalf("exec exited %d\n%s\n%s", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(e.ws, "later.txt")); err == nil {
+		t.Fatal("a deferred write ran")
+	}
+	list, _, _ := e.astrid("approvals", "list")
+	if !strings.Contains(list, "pending") || !strings.Contains(list, "later.txt") {
+		t.Errorf("approvals list:\n%s", list)
+	}
+}
+
+func TestExecRefusesBlockedCommands(t *testing.T) {
+	transcript := `{"tool_calls": [{"id": "c1", "name": "bash", "arguments": {"command": "echo $(s\"u\"do id)"}}]}
+{"expect": {"tool_results": 1}, "text": "Refused."}
+`
+	e := newEnv(t, transcript, "")
+	out, _, code := e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "autonomous", "escalate")
+	if code != 0 {
+		t.Fatalf("exec exited %d:\n%s", code, out)
+	}
+	var res api.ToolCallResult
+	for _, ev := range events(t, out) {
+		if ev.Type == api.EventToolCallResult {
+			json.Unmarshal(ev.Data, &res)
+		}
+	}
+	if res.Status != "denied" || !strings.Contains(res.Output, "blocked_commands") {
+		t.Errorf("bash result %+v", res)
+	}
+}
