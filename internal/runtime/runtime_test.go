@@ -71,7 +71,7 @@ func (e *events) of(typ api.EventType) []api.Event {
 
 // waitTurn waits for the turn_complete event of a turn and returns its
 // stop reason.
-func (e *events) waitTurn(t *testing.T, turn string) string {
+func (e *events) waitTurn(t testing.TB, turn string) string {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -93,7 +93,7 @@ func (e *events) waitTurn(t *testing.T, turn string) string {
 // world is a runtime over a real core (temp ASTRID_HOME), a workspace, the
 // sandboxed shell and a scripted model.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	home string
 	ws   string
@@ -103,7 +103,7 @@ type world struct {
 	rt   *Runtime
 }
 
-func newWorld(t *testing.T, script string, userConfig string) *world {
+func newWorld(t testing.TB, script string, userConfig string) *world {
 	t.Helper()
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
