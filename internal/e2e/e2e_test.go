@@ -35,11 +35,10 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	t        *testing.T
-	dir, ws  string
-	home     string
-	environ  []string
-	daemonUp bool
+	t       *testing.T
+	dir, ws string
+	home    string
+	environ []string
 }
 
 func newEnv(t *testing.T, transcript, extraConfig string) *env {

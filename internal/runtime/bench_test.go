@@ -84,4 +84,3 @@ func TestIdleSessionMemory(t *testing.T) {
 		t.Errorf("an idle session holds %d bytes; the goal is under 100 KB", per)
 	}
 }
-
