@@ -181,3 +181,47 @@ func TestExecRefusesBlockedCommands(t *testing.T) {
 		t.Errorf("bash result %+v", res)
 	}
 }
+
+// stdinRun runs astrid with the given standard input.
+func (e *env) stdinRun(stdin string, args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "astrid"), args...)
+	cmd.Dir = e.ws
+	cmd.Env = e.environ
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		e.t.Fatalf("astrid %v hung:\n%s\n%s", args, out.String(), errb.String())
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestFirstRunOfflineDemo: with no provider configured, chat offers the
+// offline demo, which asks for one approval and shows the audit entries.
+func TestFirstRunOfflineDemo(t *testing.T) {
+	e := newEnv(t, `{"text":"unused"}`, "")
+	os.Remove(filepath.Join(e.home, "config.toml")) // a fresh home: nothing configured
+	t.Cleanup(func() {
+		cmd := exec.Command(filepath.Join(bin, "astrid"), "daemon", "stop")
+		cmd.Env = append(e.environ[:0:0], "ASTRID_HOME="+filepath.Join(e.home, "demo"), "HOME="+e.dir, "PATH="+os.Getenv("PATH"))
+		cmd.Run()
+	})
+	out, stderr, code := e.stdinRun("d\no\n", "chat")
+	if code != 0 {
+		t.Fatalf("chat exited %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"no model to talk to", "offline demo", "allow [o]nce", "The audit log of this session", "allow_once", "edit_file", "Done."} {
+		if !strings.Contains(out+stderr, want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, out, stderr)
+		}
+	}
+}
