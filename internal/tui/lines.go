@@ -25,9 +25,10 @@ type lineRunner struct {
 	out  io.Writer
 
 	lines   <-chan string // closed at the end of the input
-	readErr *error        // set before lines is closed
-	eof     bool
-	queued  []string // lines read while a turn ran
+	readErr *error        // set before lines is closed; read only after
+	eof     bool          // no more input: lines closed, or /exit
+	drained bool          // lines was closed: *readErr may be read
+	queued  []string      // lines read while a turn ran
 
 	busy    bool
 	turn    string
@@ -99,7 +100,7 @@ func (r *lineRunner) run() error {
 				continue
 			}
 			if r.eof {
-				if *r.readErr != nil {
+				if r.drained && *r.readErr != nil {
 					return fmt.Errorf("reading the input: %w", *r.readErr)
 				}
 				return nil
@@ -128,7 +129,7 @@ func (r *lineRunner) run() error {
 			return r.ctx.Err()
 		case line, ok := <-lines:
 			if !ok {
-				r.eof = true
+				r.eof, r.drained = true, true
 				continue
 			}
 			if r.asked != nil && len(r.queued) == 0 {

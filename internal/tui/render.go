@@ -232,7 +232,7 @@ func (m *Model) renderApproval(p *pendingApproval) string {
 	for _, a := range approvalKeys {
 		keys = append(keys, m.st.key.Render("["+a.key+"]")+" "+a.label)
 	}
-	lines = append(lines, "", lipgloss.NewStyle().Width(w).Render(strings.Join(keys, "  ")))
+	lines = append(lines, "", packLine(keys, "  ", w))
 	if p.sending {
 		lines = append(lines, m.st.dim.Render("sending the answer…"))
 	}
@@ -303,4 +303,26 @@ func kilo(n int64) string {
 		return strconv.FormatFloat(float64(n)/1000, 'f', 1, 64) + "k"
 	}
 	return strconv.FormatInt(n/1000, 10) + "k"
+}
+
+// packLine joins items with sep into lines at most w cells wide, never
+// breaking an item (an item wider than w gets a line of its own).
+func packLine(items []string, sep string, w int) string {
+	var lines []string
+	cur := ""
+	for _, it := range items {
+		switch {
+		case cur == "":
+			cur = it
+		case lipgloss.Width(cur+sep+it) <= w:
+			cur += sep + it
+		default:
+			lines = append(lines, cur)
+			cur = it
+		}
+	}
+	if cur != "" {
+		lines = append(lines, cur)
+	}
+	return strings.Join(lines, "\n")
 }
