@@ -42,12 +42,18 @@ func newDaemonCmd(env *Env) *cobra.Command {
 // connect dials the daemon of $ASTRID_HOME; with autoStart it starts an
 // ephemeral one when none answers (the commands that need a daemon).
 func (e *Env) connect(ctx context.Context, autoStart bool) (*client.Client, home.Dir, error) {
+	return e.connectAs(ctx, autoStart, "cli")
+}
+
+// connectAs is connect for a frontend other than "cli" (the chat UI is
+// "tui").
+func (e *Env) connectAs(ctx context.Context, autoStart bool, frontend string) (*client.Client, home.Dir, error) {
 	h, err := e.home()
 	if err != nil {
 		return nil, "", err
 	}
 	c, err := client.Connect(ctx, h, client.ConnectOptions{
-		DialOptions: client.DialOptions{Frontend: "cli"},
+		DialOptions: client.DialOptions{Frontend: frontend},
 		AutoStart:   autoStart,
 		Exe:         e.Getenv(DaemonExeVar),
 	})
