@@ -6,10 +6,13 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +227,82 @@ func TestFirstRunOfflineDemo(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s\n%s", want, out, stderr)
 		}
 	}
+}
+
+// TestDaemonKilledMidTurnResumes: SIGKILL the daemon while a command of the
+// turn runs, start it again, and resume the session with what was saved.
+func TestDaemonKilledMidTurnResumes(t *testing.T) {
+	transcript := `{"tool_calls": [{"id": "c1", "name": "write_file", "arguments": {"file_path": "step1.txt", "content": "one"}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "c2", "name": "bash", "arguments": {"command": "sleep 60"}}]}
+{"text": "after the restart"}
+`
+	e := newEnv(t, transcript, "[workspace]\nmode = \"autonomous\"\n")
+	cmd := exec.Command(filepath.Join(bin, "astrid"), "--format", "json", "exec", "--mode", "autonomous", "two steps")
+	cmd.Dir, cmd.Env = e.ws, e.environ
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait until the second round's command runs, then kill the daemon.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), `"tool":"bash"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pidb, err := os.ReadFile(filepath.Join(e.home, "daemon.pid"))
+	if err != nil {
+		t.Fatalf("no daemon pid: %v\n%s", err, out.String())
+	}
+	var pid int
+	fmt.Sscan(strings.TrimSpace(string(pidb)), &pid)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if cmd.ProcessState.ExitCode() == 0 {
+		t.Fatalf("exec succeeded although its daemon was killed:\n%s", out.String())
+	}
+	// A new daemon replaces the stale files; the session is there with the
+	// first round saved.
+	list, stderr, code := e.astrid("--format", "json", "sessions", "list")
+	if code != 0 {
+		t.Fatalf("sessions list: %s", stderr)
+	}
+	var sessions []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(list), &sessions); err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions: %v %s", err, list)
+	}
+	show, _, _ := e.astrid("sessions", "show", sessions[0].ID)
+	if !strings.Contains(show, "step1.txt") {
+		t.Errorf("the first round was not saved:\n%s", show)
+	}
+	if _, err := os.Stat(filepath.Join(e.ws, "step1.txt")); err != nil {
+		t.Error("step1.txt missing")
+	}
+	// A restarted daemon resumes the session.
+	out2, stderr, code := e.stdinRun("", "chat", "--session", sessions[0].ID)
+	if code != 0 {
+		t.Fatalf("resume after SIGKILL: %d\n%s\n%s", code, out2, stderr)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer process and a reading test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -120,6 +120,10 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 		l.mu.Lock()
 		l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: results})
 		l.mu.Unlock()
+		// Save at every round, so that a daemon that dies mid-turn loses
+		// at most the round in flight; the conversation saved is always
+		// well-formed (every call has its result).
+		_ = r.save(ctx, l)
 		if ctx.Err() != nil {
 			return StopCancelled
 		}
