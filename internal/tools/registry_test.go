@@ -128,7 +128,7 @@ func TestRegistry(t *testing.T) {
 	if err := e.reg.Register(fakeTool{"echo_cmd"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []Tool{fakeTool{"echo_cmd"}, fakeTool{"Bad-Name"}, fakeTool{""}} {
+	for _, bad := range []Tool{fakeTool{"echo_cmd"}, fakeTool{"bad.name"}, fakeTool{""}} {
 		if err := e.reg.Register(bad); err == nil {
 			t.Errorf("registered %q", bad.Spec().Name)
 		}
