@@ -127,6 +127,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newAuditCmd(env),
 		newApprovalsCmd(env),
 		newDaemonCmd(env),
+		newServersCmd(env),
 	)
 	return root
 }
