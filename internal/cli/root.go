@@ -129,6 +129,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newDaemonCmd(env),
 		newExecCmd(env),
 		newSessionsCmd(env),
+		newServersCmd(env),
 	)
 	return root
 }

@@ -211,6 +211,12 @@ type Action struct {
 	Port  int
 	Addrs []netip.Addr
 
+	// AlwaysAsk makes a human answer this very call: no token, allowance
+	// or workspace mode authorises it, and an answer such as "allow for the
+	// session" allows only this call and is not remembered. Actions of
+	// untrusted MCP servers (added by a workspace) set it.
+	AlwaysAsk bool
+
 	// Cost is the estimated cost reserved against the budget.
 	Cost budget.Micros
 	// Summary is a one-line description for humans ("Write file /ws/a.go").

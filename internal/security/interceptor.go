@@ -435,6 +435,11 @@ func (ic *Interceptor) policy(j *judgement) error {
 // failed.
 func (ic *Interceptor) authority(ctx context.Context, j *judgement) (bool, error) {
 	a := j.a
+	if a.AlwaysAsk {
+		// NOTE: an action that must always ask is authorised by nothing
+		// recorded: not a token, not an allowance, not the mode.
+		return false, nil
+	}
 	perm, err := capability.ParsePermissions(a.Kind.Permission())
 	if err != nil {
 		return false, err
@@ -655,6 +660,9 @@ func (ic *Interceptor) deferAction(ctx context.Context, j *judgement, req approv
 // remember turns an allowing answer into an allowance or a token.
 func (ic *Interceptor) remember(ctx context.Context, j *judgement, ans approval.Answer, rec audit.Receipt) error {
 	a := j.a
+	if a.AlwaysAsk {
+		return nil // the answer covers this call only
+	}
 	if a.Kind == Execute && j.analysis.IsDynamic() && ans.Decision != approval.AllowOnce && ans.Decision != approval.AllowAlways {
 		// NOTE: allowances never cover dynamic commands; the answer
 		// allows this one run only.

@@ -784,3 +784,57 @@ func TestWorkspaceModeCapsTheSession(t *testing.T) {
 		t.Errorf("reason %q", a.last.Reason)
 	}
 }
+
+// TestAlwaysAskIgnoresTokensAllowancesAndModes: an AlwaysAsk action (an
+// untrusted MCP server's tool) asks every time, even after "allow session"
+// and "allow always" answers and in autonomous mode, and those answers are
+// not recorded.
+func TestAlwaysAskIgnoresTokensAllowancesAndModes(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	ex := &counter{}
+	res, err := security.MCPURI("untrusted", "do")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []approval.Decision{approval.AllowSession, approval.AllowWorkspace, approval.AllowAlways} {
+		a := &asker{d: d}
+		s := r.session("s-"+string(d), security.Autonomous, a)
+		for i := 0; i < 3; i++ {
+			act := security.Action{Kind: security.MCPTool, Resource: res, Args: []byte(`{}`), Session: s, AlwaysAsk: true}
+			if _, err := r.ic.Run(ctx, act, ex); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a.asked.Load() != 3 {
+			t.Errorf("%s: asked %d times, want 3", d, a.asked.Load())
+		}
+		// The same resource without AlwaysAsk: nothing was remembered, so
+		// it asks too (and a denial refuses it).
+		deny := &asker{d: approval.Deny}
+		_, err := r.ic.Run(ctx, security.Action{Kind: security.MCPTool, Resource: res, Args: []byte(`{}`), Session: r.session("s-"+string(d), security.Autonomous, deny)}, ex)
+		wantDenied(t, err, security.StepApproval, "user")
+	}
+	if ex.n.Load() != 9 {
+		t.Errorf("executor ran %d times, want 9", ex.n.Load())
+	}
+	// A token for the exact resource does not cover an AlwaysAsk action.
+	if _, _, err := r.tokens.Issue(ctx, capability.Grant{Principal: "alice", Resource: res, Permissions: mustPerm(t, "invoke"), TTL: time.Hour, Scope: capability.ScopePersistent}); err != nil {
+		t.Fatal(err)
+	}
+	deny := &asker{d: approval.Deny}
+	_, err = r.ic.Run(ctx, security.Action{Kind: security.MCPTool, Resource: res, Args: []byte(`{}`), Session: r.session("s-tok", security.Autonomous, deny), AlwaysAsk: true}, ex)
+	wantDenied(t, err, security.StepApproval, "user")
+	if _, err := r.ic.Run(ctx, security.Action{Kind: security.MCPTool, Resource: res, Args: []byte(`{}`), Session: r.session("s-tok", security.Autonomous, deny)}, ex); err != nil {
+		t.Fatalf("the token does not cover the same action without AlwaysAsk: %v", err)
+	}
+}
+
+func mustPerm(t *testing.T, s string) capability.Permissions {
+	t.Helper()
+	p, err := capability.ParsePermissions(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

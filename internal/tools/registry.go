@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/astrid-runtime/astrid/internal/security"
 )
@@ -136,12 +137,15 @@ type Options struct {
 }
 
 // Registry holds the tools offered to the model and runs their calls
-// through the interceptor. It is safe for concurrent use once built
-// (Register is not safe concurrently with Run or Specs).
+// through the interceptor. It is safe for concurrent use: tools may be
+// registered and unregistered (MCP servers come and go) while calls run; a
+// call keeps the tool it found.
 type Registry struct {
-	tools  map[string]Tool
-	specs  []Spec
 	limits Limits
+
+	mu    sync.RWMutex
+	tools map[string]Tool // guarded by mu
+	specs []Spec          // guarded by mu; sorted by name
 }
 
 // New returns a registry with the built-in file tools: read_file,
@@ -164,18 +168,21 @@ func New(o Options) *Registry {
 	return r
 }
 
-// Register adds a tool. A name already taken, or one that is not a short
-// lower-case identifier, is an error.
+// Register adds a tool. A name already taken, or one that is not made of
+// 1 to MaxNameLen ASCII letters, digits, '_' and '-' (what model APIs
+// accept as a tool name), is an error.
 func (r *Registry) Register(t Tool) error {
 	s := t.Spec()
-	if !validName(s.Name) {
+	if !ValidName(s.Name) {
 		return fmt.Errorf("tools: invalid tool name %q", s.Name)
-	}
-	if _, dup := r.tools[s.Name]; dup {
-		return fmt.Errorf("tools: %q registered twice", s.Name)
 	}
 	if !json.Valid(s.InputSchema) {
 		return fmt.Errorf("tools: %s: input schema is not valid JSON", s.Name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.tools[s.Name]; dup {
+		return fmt.Errorf("tools: %q registered twice", s.Name)
 	}
 	r.tools[s.Name] = t
 	r.specs = append(r.specs, s)
@@ -183,12 +190,30 @@ func (r *Registry) Register(t Tool) error {
 	return nil
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
+// Unregister removes the tool called name and reports whether there was
+// one. Calls already running keep their tool.
+func (r *Registry) Unregister(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.tools[name]; !ok {
+		return false
+	}
+	delete(r.tools, name)
+	r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return s.Name == name })
+	return true
+}
+
+// MaxNameLen bounds a tool name (Anthropic's limit; OpenAI's is 64).
+const MaxNameLen = 128
+
+// ValidName reports whether s can name a tool: 1 to MaxNameLen ASCII
+// letters, digits, '_' or '-'.
+func ValidName(s string) bool {
+	if s == "" || len(s) > MaxNameLen {
 		return false
 	}
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return false
 		}
 	}
@@ -197,6 +222,8 @@ func validName(s string) bool {
 
 // Specs returns the tools' specs, sorted by name. The slice is a copy.
 func (r *Registry) Specs() []Spec {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	return slices.Clone(r.specs)
 }
 
@@ -216,10 +243,13 @@ func (r *Registry) Run(ctx context.Context, ic *security.Interceptor, s security
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	r.mu.RLock()
 	t, ok := r.tools[name]
+	r.mu.RUnlock()
 	if !ok {
-		known := make([]string, len(r.specs))
-		for i, s := range r.specs {
+		specs := r.Specs()
+		known := make([]string, len(specs))
+		for i, s := range specs {
 			known[i] = s.Name
 		}
 		return Result{IsError: true, Text: fmt.Sprintf("unknown tool %q; the tools are: %s", clipText(name, 64), strings.Join(known, ", "))}, nil

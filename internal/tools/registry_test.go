@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,7 +128,7 @@ func TestRegistry(t *testing.T) {
 	if err := e.reg.Register(fakeTool{"echo_cmd"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []Tool{fakeTool{"echo_cmd"}, fakeTool{"Bad-Name"}, fakeTool{""}} {
+	for _, bad := range []Tool{fakeTool{"echo_cmd"}, fakeTool{"bad.name"}, fakeTool{""}} {
 		if err := e.reg.Register(bad); err == nil {
 			t.Errorf("registered %q", bad.Spec().Name)
 		}
@@ -219,5 +220,45 @@ func TestArgumentErrors(t *testing.T) {
 	// An argument error is not an action: nothing was audited or asked.
 	if len(e.asked) != 0 {
 		t.Error("a bad call reached approval")
+	}
+}
+
+type namedTool struct{ name string }
+
+func (n namedTool) Spec() Spec {
+	return Spec{Name: n.name, Description: "test", InputSchema: json.RawMessage(`{"type":"object"}`)}
+}
+
+func (n namedTool) Prepare(s security.Session, args json.RawMessage) (security.Action, security.Executor, error) {
+	return security.Action{}, nil, errors.New("not callable")
+}
+
+// TestRegisterUnregister: names model APIs accept register once; others
+// are refused; Unregister removes a tool from Specs and from Run.
+func TestRegisterUnregister(t *testing.T) {
+	reg := New(Options{})
+	for _, bad := range []string{"", "a.b", "a/b", "a b", "ünï", strings.Repeat("x", MaxNameLen+1)} {
+		if err := reg.Register(namedTool{bad}); err == nil {
+			t.Errorf("Register(%q) succeeded", bad)
+		}
+	}
+	name := "mcp__srv-1__Get-Sum"
+	if err := reg.Register(namedTool{name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(namedTool{name}); err == nil {
+		t.Error("registered the same name twice")
+	}
+	if !slices.ContainsFunc(reg.Specs(), func(s Spec) bool { return s.Name == name }) {
+		t.Fatal("registered tool missing from Specs")
+	}
+	if !reg.Unregister(name) || reg.Unregister(name) {
+		t.Fatal("Unregister: want true then false")
+	}
+	if slices.ContainsFunc(reg.Specs(), func(s Spec) bool { return s.Name == name }) {
+		t.Fatal("unregistered tool still in Specs")
+	}
+	if err := reg.Register(namedTool{name}); err != nil {
+		t.Fatalf("re-register after Unregister: %v", err)
 	}
 }

@@ -1,0 +1,74 @@
+// Package mcp is Astrid's MCP host: it runs the configured MCP servers,
+// offers their tools to the model through the security interceptor, and
+// answers the servers' own requests (roots, sampling, elicitation) through
+// interfaces the runtime implements.
+//
+// # Servers
+//
+// A Manager holds every server configured under [servers.NAME]:
+//
+//	m, err := mcp.New(mcp.Options{Servers: cfg.Servers, Sandbox: sb, ...})
+//	m.StartAutoStart(ctx)           // auto_start servers (trusted ones only)
+//	info, err := m.Start(ctx, "fs") // astrid.startServer
+//	m.List()                        // astrid.listServers
+//	m.ListTools("fs")               // astrid.listTools
+//	m.Stop(ctx, "fs")               // astrid.stopServer
+//	detach := m.Attach(reg)         // keep a tools.Registry in sync
+//
+// A stdio server runs through the sandbox helper (package sandbox): its
+// command is resolved on PATH, hashed with BLAKE3 (or SHA-256) and compared
+// with binary_hash when one is pinned — a mismatch refuses the start, is
+// returned as a *HashMismatchError and audited — and it runs with
+// ServerProfile: read-only system directories and its own files, a private
+// HOME and TMPDIR, its cwd writable, no network, an environment of PATH,
+// HOME, LANG and its configured env only. A Streamable HTTP server is
+// reached with the SDK's transport, which resumes an SSE stream with
+// Last-Event-ID after the server's retry hint.
+//
+// The protocol is pinned per connection: 2025-11-25 is asked for, and a
+// server may answer 2025-06-18 or 2025-03-26; anything else refuses the
+// connection. Later revisions plug in by extending Protocols.
+//
+// Lifecycle: Start returns once the server answered initialize and listed
+// its tools (within StartTimeout). A supervisor pings it every
+// HealthInterval; when it dies or fails a ping, restart_policy decides:
+// never (it stays failed or stopped), on-failure (restart after a failure,
+// with exponential backoff, at most MaxRetries times), always (restart
+// whenever it ends). Stop and Close shut a stdio server down by closing
+// its stdin, waiting StopGrace, then SIGTERM and SIGKILL to its process
+// group. The tool list is refreshed on notifications/tools/list_changed.
+//
+// # Tools
+//
+// Each tool is offered as a tools.Tool named mcp__<server>__<tool>. Its
+// Prepare builds a security.MCPTool action on mcp://server/tool with the
+// arguments as given; the interceptor judges it (policy, tokens and
+// allowances, budget, approval, audit) before the call reaches the server.
+// A tool of an untrusted server (every server a workspace adds) is
+// AlwaysAsk: a human answers every call. Annotations come from the server
+// and are untrusted: destructiveHint raises the risk, nothing lowers it,
+// and readOnlyHint of a trusted server only marks the tool as safe to run
+// in parallel. Tools that support tasks are called as tasks and polled to
+// the end; a cancelled turn cancels the call (notifications/cancelled) or
+// the task (tasks/cancel). Progress notifications become Events carrying
+// the calling session.
+//
+// # Fail closed
+//
+// A server is untrusted input. A message over Limits.MessageBytes, a line
+// on a stdio server's stdout that is not JSON, or a flood of elicitation
+// or sampling requests is a *ViolationError: the server is stopped and
+// not restarted, whatever its restart policy. A server that does not
+// answer fails the call after RequestTimeout and, if it ignores pings
+// too, is restarted or stopped. Tool results are cut at
+// Limits.ResultChars; names, schemas and descriptions are bounded.
+//
+// # The servers' requests
+//
+// Roots returns the workspace roots of the sessions using a server;
+// RootsChanged tells the servers. Sampler and Elicitor take a server's
+// sampling and elicitation requests to the runtime, which asks the human;
+// each is rate limited per server. The session of such a request is the
+// one session with a tool call running on that server, or "" when that is
+// not a single session. Omitted form fields get the schema's defaults.
+package mcp

