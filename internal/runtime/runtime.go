@@ -33,6 +33,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/llm"
+	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/session"
 	"github.com/astrid-runtime/astrid/internal/tools"
 )
@@ -62,16 +63,20 @@ type Runtime struct {
 	o   Options
 	log *slog.Logger
 	sub *subagents
+	// mcp manages the MCP servers whose tools join every registry (nil:
+	// none). Set once, before the first registry is built.
+	mcp *mcp.Manager
 
 	persona func() string // the spark persona for the system prompt
 	extra   []tools.Tool  // tools added to every registry (task, spark)
 	turns   sync.WaitGroup
 
 	mu       sync.Mutex
-	sessions map[string]*live            // guarded by mu; loaded sessions
-	regs     map[string]*tools.Registry  // guarded by mu; by workspace root
-	pending  map[string]*pendingApproval // guarded by mu; by request id
-	closing  bool                        // guarded by mu
+	sessions map[string]*live               // guarded by mu; loaded sessions
+	regs     map[string]*tools.Registry     // guarded by mu; by workspace root
+	pending  map[string]*pendingApproval    // guarded by mu; by request id
+	elicits  map[string]*pendingElicitation // guarded by mu; by request id
+	closing  bool                           // guarded by mu
 }
 
 // New returns a Runtime.
@@ -94,7 +99,7 @@ func New(o Options) (*Runtime, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}}
+	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{}}
 	r.sub = newSubagents(o.Config.Subagents)
 	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
 	if err != nil {
@@ -147,6 +152,9 @@ func (r *Runtime) registry(workspace string) (*tools.Registry, error) {
 		if err := reg.Register(t); err != nil {
 			return nil, err
 		}
+	}
+	if r.mcp != nil {
+		r.mcp.Attach(reg) // MCP tools come and go with their servers
 	}
 	r.regs[workspace] = reg
 	return reg, nil
