@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/astrid-runtime/astrid/internal/security"
 )
@@ -136,12 +137,14 @@ type Options struct {
 }
 
 // Registry holds the tools offered to the model and runs their calls
-// through the interceptor. It is safe for concurrent use once built
-// (Register is not safe concurrently with Run or Specs).
+// through the interceptor. It is safe for concurrent use: tools may be
+// registered and unregistered (capsules, MCP servers) while calls run.
 type Registry struct {
-	tools  map[string]Tool
-	specs  []Spec
 	limits Limits
+
+	mu    sync.RWMutex
+	tools map[string]Tool // guarded by mu
+	specs []Spec          // guarded by mu
 }
 
 // New returns a registry with the built-in file tools: read_file,
@@ -168,6 +171,8 @@ func New(o Options) *Registry {
 // lower-case identifier, is an error.
 func (r *Registry) Register(t Tool) error {
 	s := t.Spec()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !validName(s.Name) {
 		return fmt.Errorf("tools: invalid tool name %q", s.Name)
 	}
@@ -181,6 +186,19 @@ func (r *Registry) Register(t Tool) error {
 	r.specs = append(r.specs, s)
 	sort.Slice(r.specs, func(i, j int) bool { return r.specs[i].Name < r.specs[j].Name })
 	return nil
+}
+
+// Unregister removes the tool name and reports whether it was there.
+// Calls already running finish; later calls get "unknown tool".
+func (r *Registry) Unregister(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.tools[name]; !ok {
+		return false
+	}
+	delete(r.tools, name)
+	r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return s.Name == name })
+	return true
 }
 
 func validName(s string) bool {
@@ -197,6 +215,8 @@ func validName(s string) bool {
 
 // Specs returns the tools' specs, sorted by name. The slice is a copy.
 func (r *Registry) Specs() []Spec {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	return slices.Clone(r.specs)
 }
 
@@ -216,12 +236,16 @@ func (r *Registry) Run(ctx context.Context, ic *security.Interceptor, s security
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	r.mu.RLock()
 	t, ok := r.tools[name]
+	var known []string
 	if !ok {
-		known := make([]string, len(r.specs))
-		for i, s := range r.specs {
-			known[i] = s.Name
+		for _, s := range r.specs {
+			known = append(known, s.Name)
 		}
+	}
+	r.mu.RUnlock()
+	if !ok {
 		return Result{IsError: true, Text: fmt.Sprintf("unknown tool %q; the tools are: %s", clipText(name, 64), strings.Join(known, ", "))}, nil
 	}
 	if len(args) > r.limits.ArgsBytes {
