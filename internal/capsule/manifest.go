@@ -86,7 +86,9 @@ type Capabilities struct {
 	// KV enables the capsule's own key-value store.
 	KV bool `toml:"kv"`
 	// IPC lists the topics the capsule may publish and subscribe to; on
-	// the bus each is prefixed with "<capsule id>/".
+	// the bus each is prefixed with "<capsule id>/". An entry
+	// "<other id>/<topic>" lets it subscribe to another capsule's topic
+	// (never publish to it).
 	IPC []string `toml:"ipc"`
 	// Uplink lets the capsule register as a frontend and message users.
 	Uplink bool `toml:"uplink"`
@@ -223,7 +225,7 @@ var (
 	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 	toolRE  = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 	envRE   = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
-	topicRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	topicRE = regexp.MustCompile(`^([a-z][a-z0-9_-]{0,63}/)?[a-z0-9][a-z0-9_.-]{0,63}$`)
 	hashRE  = regexp.MustCompile(`^blake3:[0-9a-f]{64}$`)
 )
 
@@ -381,7 +383,7 @@ func (v *validator) capabilities(m *Manifest) {
 	if v.list("capabilities.ipc", len(c.IPC)) {
 		for _, t := range c.IPC {
 			if !topicRE.MatchString(t) {
-				v.addf("capabilities.ipc", "topic %q: want 1-64 of a-z, 0-9, '_', '-' and '.'", t)
+				v.addf("capabilities.ipc", "topic %q: want 1-64 of a-z, 0-9, '_', '-' and '.', optionally after \"<capsule>/\"", t)
 			}
 		}
 	}

@@ -57,7 +57,7 @@ func TestParseManifestErrors(t *testing.T) {
 		{"glob host", minimal + "[capabilities]\nnet = [\"*.example.com\"]\n", []string{`C.toml:5:1: capabilities.net: entry 1: host "*.example.com"`}},
 		{"http without net", minimal + "[capabilities]\nhttp = true\n", []string{`C.toml:5:1: capabilities.http: http needs`}},
 		{"dotdot root", minimal + "[capabilities]\nfs_write = [\"../../outside\"]\n", []string{`C.toml:5:1: capabilities.fs_write: entry 1: "../../outside" contains ..`}},
-		{"bad topic", minimal + "[capabilities]\nipc = [\"a/b\"]\n", []string{`C.toml:5:1: capabilities.ipc: topic "a/b"`}},
+		{"bad topic", minimal + "[capabilities]\nipc = [\"a b\"]\n", []string{`C.toml:5:1: capabilities.ipc: topic "a b"`}},
 		{"secret default", minimal + "[env.TOKEN]\ntype = \"secret\"\ndefault = \"x\"\n", []string{`C.toml:6:1: env.TOKEN.default: a secret has no default`}},
 		{"env type", minimal + "[env.TOKEN]\ntype = \"int\"\n", []string{`C.toml:5:1: env.TOKEN.type: "int": want string or secret`}},
 		{"tool without component", minimal + "[[tool]]\nname = \"a\"\ndescription = \"d\"\n", []string{`C.toml:4:3: tool: tools need a [component]`}},
