@@ -1,5 +1,7 @@
 //go:build wasip1
 
+//lint:file-ignore U1000 staticcheck does not see that the host calls the go:wasmexport functions.
+
 package sdk
 
 import (

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -234,7 +235,12 @@ func describeExit(err error, l Limits) error {
 		case sys.ExitCodeContextCanceled:
 			return errors.New("stopped: the call was cancelled")
 		}
-		return fmt.Errorf("the capsule exited with code %d (a Go capsule exits 2 when it runs out of its %d MiB of memory or panics)", ee.ExitCode(), l.MaxMemoryMB)
+		return fmt.Errorf("the capsule exited with code %d", ee.ExitCode())
+	}
+	msg := err.Error()
+	if first, _, ok := strings.Cut(msg, "\n"); ok && strings.HasPrefix(msg, "wasm error:") {
+		// A trap: keep the cause, drop wazero's stack trace.
+		return fmt.Errorf("the capsule trapped (%s); a Go capsule traps when it panics or runs out of its %d MiB of memory", first, l.MaxMemoryMB)
 	}
 	return err
 }

@@ -173,6 +173,9 @@ func (m *Manager) Close(ctx context.Context) error {
 func (m *Manager) Load(ctx context.Context, id string) (api.CapsuleInfo, error) {
 	c, err := m.open(ctx, id)
 	if err != nil {
+		if errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrUnhashed) || errors.Is(err, ErrBadModule) {
+			m.refuseLoad(ctx, id, err)
+		}
 		m.mu.Lock()
 		m.failed[id] = err.Error()
 		m.mu.Unlock()
@@ -208,6 +211,20 @@ func (m *Manager) Load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 	m.mu.Unlock()
 	m.log.Info("capsule loaded", "capsule", id, "version", c.man.Package.Version, "tools", len(c.man.Tools))
 	return c.info(), nil
+}
+
+// RuleHash is the audit rule of a load refused because the component is
+// not the one the manifest pins (or pins none, or breaks the ABI).
+const RuleHash = "capsule_hash"
+
+// refuseLoad records a refused load in the audit log.
+func (m *Manager) refuseLoad(ctx context.Context, id string, why error) {
+	cs := &callState{c: &Capsule{m: m, id: id}, sess: security.Session{ID: "capsule:" + id + ":load", Principal: "capsule:" + id, Frontend: "daemon"}}
+	res, err := security.CapsuleURI(id, "load")
+	if err != nil {
+		return
+	}
+	_ = cs.refuse(ctx, security.Capsule, res, nil, RuleHash, "load refused: "+why.Error())
 }
 
 // open reads, checks and compiles an installed capsule.
@@ -283,11 +300,17 @@ func (m *Manager) List() []api.CapsuleInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]api.CapsuleInfo, 0, len(m.loaded)+len(m.failed))
-	for _, c := range m.loaded {
-		out = append(out, c.info())
+	for id, c := range m.loaded {
+		in := c.info()
+		if why, ok := m.failed[id]; ok {
+			in.Error = "reload failed; the previous version still runs: " + why
+		}
+		out = append(out, in)
 	}
 	for id, why := range m.failed {
-		out = append(out, api.CapsuleInfo{ID: id, Name: id, State: "failed", Error: why})
+		if _, ok := m.loaded[id]; !ok {
+			out = append(out, api.CapsuleInfo{ID: id, Name: id, State: "failed", Error: why})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
