@@ -129,3 +129,36 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestSetManifestHash(t *testing.T) {
+	h := "blake3:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct{ name, in string }{
+		{"replace", minimal + "[component]\nentrypoint = \"x.wasm\"\nhash = \"\"\n[capabilities]\nkv = true\n"},
+		{"replace old", minimal + "[component]\nhash = \"blake3:" + strings.Repeat("00", 32) + "\"\nentrypoint = \"x.wasm\"\n"},
+		{"insert", minimal + "[component]\nentrypoint = \"x.wasm\" # the module\n[capabilities]\nkv = true\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := SetManifestHash("C.toml", []byte(tc.in), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := ParseManifest("C.toml", out)
+			if err != nil || m.Component.Hash != h || m.Component.Entrypoint != "x.wasm" {
+				t.Fatalf("%s\n%v", out, err)
+			}
+			if strings.Count(string(out), "\n") < strings.Count(tc.in, "\n") {
+				t.Errorf("lines lost:\n%s", out)
+			}
+		})
+	}
+	if _, err := SetManifestHash("C.toml", []byte(minimal), h); err == nil {
+		t.Error("set a hash without a [component]")
+	}
+	if _, err := SetManifestHash("C.toml", []byte(minimal+"[component]\nentrypoint = \"x.wasm\"\n"), "blake3:xyz"); err == nil {
+		t.Error("accepted a bad hash")
+	}
+	// A hash inline with other keys cannot be replaced safely.
+	if _, err := SetManifestHash("C.toml", []byte(minimal+"component = { entrypoint = \"x.wasm\", hash = \"\" }\n"), h); err == nil {
+		t.Error("rewrote an inline table")
+	}
+}

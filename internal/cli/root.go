@@ -127,6 +127,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newAuditCmd(env),
 		newApprovalsCmd(env),
 		newDaemonCmd(env),
+		newCapsuleCmd(env),
 	)
 	return root
 }
