@@ -120,6 +120,82 @@ func init() {
 		return "", errors.New("it went wrong")
 	})
 	sdk.HandleTool("json", func(a json.RawMessage) (string, error) { return string(a), nil })
+
+	// Well-behaved uses of the other host functions, for a capsule that
+	// declares them.
+	type topicArgs struct {
+		Topic   string `json:"topic"`
+		Payload string `json:"payload"`
+	}
+	sdk.HandleTool("listen", func(a topicArgs) (string, error) { return "subscribed", sdk.Subscribe(a.Topic) })
+	sdk.HandleTool("publish", func(a topicArgs) (string, error) { return "published", sdk.Publish(a.Topic, []byte(a.Payload)) })
+	sdk.HandleTool("poll", func(a topicArgs) (string, error) {
+		msgs, err := sdk.Poll(a.Topic)
+		if err != nil {
+			return "", err
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.From+":"+m.Topic+":"+string(m.Payload))
+		}
+		return strings.Join(out, ","), nil
+	})
+	sdk.HandleTool("ask", func(empty) (string, error) { return sdk.Elicit(sdk.ElicitRequest{Prompt: "favourite colour?"}) })
+	sdk.HandleTool("tell", func(empty) (string, error) {
+		if err := sdk.RegisterUplink("feed"); err != nil {
+			return "", err
+		}
+		return "told", sdk.SendToUser("hello from a capsule")
+	})
+	sdk.HandleTool("sched", func(empty) (string, error) { return "scheduled", sdk.CronSchedule("tick", "* * * * *") })
+	sdk.HandleTool("unsched", func(empty) (string, error) { return "cancelled", sdk.CronCancel("tick") })
+	sdk.RegisterCron("tick", func(string) error {
+		n := 0
+		if b, err := sdk.KVGet("ticks"); err == nil {
+			n, _ = strconv.Atoi(string(b))
+		}
+		return sdk.KVSet("ticks", []byte(strconv.Itoa(n+1)))
+	})
+	sdk.HandleTool("fs_tour", func(a pathArgs) (string, error) {
+		if err := sdk.Mkdir(a.Path + "/sub"); err != nil {
+			return "", err
+		}
+		if err := sdk.WriteFile(a.Path+"/sub/f.txt", []byte("12345")); err != nil {
+			return "", err
+		}
+		ok, err := sdk.Exists(a.Path + "/sub/f.txt")
+		if err != nil || !ok {
+			return "", errors.New("exists failed")
+		}
+		fi, err := sdk.Stat(a.Path + "/sub/f.txt")
+		if err != nil {
+			return "", err
+		}
+		ents, err := sdk.ReadDir(a.Path + "/sub")
+		if err != nil {
+			return "", err
+		}
+		if err := sdk.Remove(a.Path + "/sub/f.txt"); err != nil {
+			return "", err
+		}
+		gone, err := sdk.Exists(a.Path + "/sub/f.txt")
+		if err != nil {
+			return "", err
+		}
+		return fi.Name + " " + strconv.FormatInt(fi.Size, 10) + " " + strconv.Itoa(len(ents)) + " " + strconv.FormatBool(gone), nil
+	})
+	sdk.RegisterHook("BeforeToolCall", func(ev sdk.HookEvent) (sdk.HookVerdict, error) {
+		if strings.Contains(string(ev.Args), "forbidden") {
+			return sdk.HookVerdict{Block: true, Reason: "no forbidden words"}, nil
+		}
+		if strings.Contains(string(ev.Args), "crash") {
+			panic("hook crashed")
+		}
+		return sdk.HookVerdict{}, nil
+	})
+	sdk.RegisterHook("AfterToolCall", func(ev sdk.HookEvent) (sdk.HookVerdict, error) {
+		return sdk.HookVerdict{Note: "seen " + ev.Tool}, nil
+	})
 }
 
 func main() {}
