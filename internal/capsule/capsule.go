@@ -28,6 +28,8 @@ type Capsule struct {
 	caps Capabilities
 	env  map[string]string
 	mod  wazero.CompiledModule // nil for a capsule without a component
+	// stamp identifies the files it was loaded from (Manager.Rescan).
+	stamp string
 
 	mu     sync.Mutex
 	inst   *instance // guarded by mu; nil until the first call and after a trap

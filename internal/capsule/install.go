@@ -316,6 +316,7 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	}
 	m.mu.Lock()
 	delete(m.failed, name)
+	delete(m.failedStamp, name)
 	m.mu.Unlock()
 	return os.RemoveAll(filepath.Join(m.o.Dir, name))
 }

@@ -69,6 +69,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the cron scheduler; nil means time.Now.
 	Now func() time.Time
+	// Notify, if set, is told of every load (api.EventCapsuleLoaded),
+	// failed load (api.EventCapsuleFailed) and unload
+	// (api.EventCapsuleUnloaded), for the daemon to publish. It must not
+	// block.
+	Notify func(t api.EventType, info api.CapsuleInfo)
 }
 
 // Manager loads, runs and unloads capsules. It is safe for concurrent
@@ -88,6 +93,9 @@ type Manager struct {
 	mu      sync.Mutex
 	loaded  map[string]*Capsule // guarded by mu; by id
 	failed  map[string]string   // guarded by mu; id -> why the last load failed
+	// failedStamp is the stamp of the files of a failed load, so that
+	// Rescan retries only after they change.
+	failedStamp map[string]string // guarded by mu
 	uplinks map[string]string   // guarded by mu; uplink name -> capsule id
 	jobs    map[string]*cronJob // guarded by mu; "<id>/<name>"
 
@@ -113,8 +121,11 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Notify == nil {
+		o.Notify = func(api.EventType, api.CapsuleInfo) {}
+	}
 	m := &Manager{o: o, ic: o.Interceptor, kv: o.KV, audit: o.Audit, log: o.Logger, bus: newBus(), now: o.Now,
-		loaded: map[string]*Capsule{}, failed: map[string]string{}, uplinks: map[string]string{}, jobs: map[string]*cronJob{}}
+		loaded: map[string]*Capsule{}, failed: map[string]string{}, failedStamp: map[string]string{}, uplinks: map[string]string{}, jobs: map[string]*cronJob{}}
 	eng, err := newEngine(ctx, o.Limits, o.CacheDir, newHostFuncs(m), o.Logger)
 	if err != nil {
 		return nil, err
@@ -135,12 +146,17 @@ func (m *Manager) Start(ctx context.Context) {
 		defer m.wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		last := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				m.Tick(ctx, m.now())
+				if time.Since(last) >= RescanInterval {
+					m.Rescan(ctx)
+					last = time.Now()
+				}
 			}
 		}
 	}()
@@ -171,6 +187,28 @@ func (m *Manager) Close(ctx context.Context) error {
 // jobs. Loading a loaded capsule reloads it (changes on disk are picked
 // up). A failure leaves the capsule unloaded and is reported by List.
 func (m *Manager) Load(ctx context.Context, id string) (api.CapsuleInfo, error) {
+	info, err := m.load(ctx, id)
+	if err != nil {
+		man, _ := readManifest(filepath.Join(m.o.Dir, id))
+		st := m.stamp(id, man)
+		m.mu.Lock()
+		m.failedStamp[id] = st
+		m.mu.Unlock()
+		m.o.Notify(api.EventCapsuleFailed, info)
+	} else {
+		m.o.Notify(api.EventCapsuleLoaded, info)
+	}
+	return info, err
+}
+
+func (m *Manager) load(ctx context.Context, id string) (api.CapsuleInfo, error) {
+	if m.o.Tokens != nil {
+		// The grant token may have been issued by another process (astrid
+		// capsule install while the daemon runs).
+		if err := m.o.Tokens.Reload(ctx); err != nil {
+			return api.CapsuleInfo{ID: id, Name: id, State: "failed", Error: err.Error()}, err
+		}
+	}
 	c, err := m.open(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrUnhashed) || errors.Is(err, ErrBadModule) {
@@ -183,7 +221,7 @@ func (m *Manager) Load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 	}
 	if err := m.Unload(ctx, id); err != nil && !errors.Is(err, api.ErrNotFound) {
 		c.close(ctx)
-		return api.CapsuleInfo{}, err
+		return api.CapsuleInfo{ID: id, Name: id, State: "failed", Error: err.Error()}, err
 	}
 	var registered []string
 	if m.o.Tools != nil {
@@ -205,6 +243,7 @@ func (m *Manager) Load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 	m.mu.Lock()
 	m.loaded[id] = c
 	delete(m.failed, id)
+	delete(m.failedStamp, id)
 	for _, j := range c.man.Cron {
 		m.addJobLocked(id, j.Name, j.Schedule, j.Action, false)
 	}
@@ -247,7 +286,7 @@ func (m *Manager) open(ctx context.Context, id string) (*Capsule, error) {
 	if err := man.Capabilities.within(g.Capabilities); err != nil {
 		return nil, fmt.Errorf("capsule %s asks for more than was granted at install (%v); install it again to grant it", id, err)
 	}
-	c := &Capsule{m: m, id: id, dir: dir, man: man, caps: man.Capabilities, env: g.Env}
+	c := &Capsule{m: m, id: id, dir: dir, man: man, caps: man.Capabilities, env: g.Env, stamp: m.stamp(id, man)}
 	if man.Component != nil {
 		wasm, err := readBounded(filepath.Join(dir, filepath.FromSlash(man.Component.Entrypoint)), MaxModuleSize)
 		if err != nil {
@@ -291,7 +330,118 @@ func (m *Manager) Unload(ctx context.Context, id string) error {
 	m.bus.drop(id)
 	c.close(ctx)
 	m.log.Info("capsule unloaded", "capsule", id)
+	info := c.info()
+	info.State = "unloaded"
+	m.o.Notify(api.EventCapsuleUnloaded, info)
 	return nil
+}
+
+// ListCapsules, LoadCapsule and UnloadCapsule are the daemon API's
+// methods (daemon.Backend) over the Manager.
+
+// ListCapsules implements astrid.listCapsules.
+func (m *Manager) ListCapsules() api.ListCapsulesResult {
+	return api.ListCapsulesResult{Capsules: m.List()}
+}
+
+// LoadCapsule implements astrid.loadCapsule: by id, or by the path of an
+// installed capsule's directory. A directory that is not installed is
+// refused (api.ErrInvalidParams): installing is where the user grants
+// capabilities.
+func (m *Manager) LoadCapsule(ctx context.Context, p api.LoadCapsuleParams) (api.CapsuleInfo, error) {
+	id := p.ID
+	if p.Path != "" {
+		dir := filepath.Clean(p.Path)
+		if filepath.Dir(dir) != filepath.Clean(m.o.Dir) || !nameRE.MatchString(filepath.Base(dir)) {
+			return api.CapsuleInfo{}, fmt.Errorf("%w: %s is not an installed capsule; install it first (astrid capsule install %s)", api.ErrInvalidParams, p.Path, p.Path)
+		}
+		id = filepath.Base(dir)
+	}
+	return m.Load(ctx, id)
+}
+
+// UnloadCapsule implements astrid.unloadCapsule.
+func (m *Manager) UnloadCapsule(ctx context.Context, p api.UnloadCapsuleParams) (api.Empty, error) {
+	return api.Empty{}, m.Unload(ctx, p.ID)
+}
+
+// LoadInstalled loads every installed capsule (at daemon start). It
+// returns the failures joined; the others are loaded.
+func (m *Manager) LoadInstalled(ctx context.Context) error {
+	all, err := m.InstalledCapsules()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, in := range all {
+		if _, err := m.Load(ctx, in.Grant.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Rescan picks up changes on disk: a loaded capsule whose manifest,
+// module or grant changed is reloaded (and checked again), one that was
+// removed is unloaded, and a newly installed one is loaded. Start calls
+// it every RescanInterval.
+func (m *Manager) Rescan(ctx context.Context) {
+	all, err := m.InstalledCapsules()
+	if err != nil {
+		m.log.Warn("capsule rescan failed", "err", err)
+		return
+	}
+	installed := map[string]bool{}
+	for _, in := range all {
+		id := in.Grant.Name
+		installed[id] = true
+		st := m.stamp(id, in.Manifest)
+		m.mu.Lock()
+		c, loaded := m.loaded[id]
+		fst, failed := m.failedStamp[id]
+		m.mu.Unlock()
+		switch {
+		case failed && fst == st:
+			// Nothing changed since the last failed attempt.
+		case loaded && c.stamp == st:
+		default:
+			if _, err := m.Load(ctx, id); err != nil {
+				m.log.Warn("capsule reload failed", "capsule", id, "err", err)
+			}
+		}
+	}
+	m.mu.Lock()
+	var gone []string
+	for id := range m.loaded {
+		if !installed[id] {
+			gone = append(gone, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range gone {
+		_ = m.Unload(ctx, id)
+	}
+}
+
+// RescanInterval is how often Start looks for changes on disk.
+const RescanInterval = 5 * time.Second
+
+// stamp identifies the files of an installed capsule as they are now:
+// the BLAKE3 hashes of its grant, manifest and module (a few
+// milliseconds for a Go module; modification times can be too coarse).
+func (m *Manager) stamp(id string, man *Manifest) string {
+	files := []string{m.grantPath(id), filepath.Join(m.o.Dir, id, ManifestFile)}
+	if man != nil && man.Component != nil {
+		files = append(files, filepath.Join(m.o.Dir, id, filepath.FromSlash(man.Component.Entrypoint)))
+	}
+	var b []byte
+	for _, f := range files {
+		if data, err := readBounded(f, MaxModuleSize); err == nil {
+			b = append(b, Hash(data)...)
+		}
+		b = append(b, ';')
+	}
+	return string(b)
 }
 
 // List describes the loaded capsules and those whose last load failed,

@@ -2,12 +2,14 @@ package capsule
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/audit"
 )
 
@@ -121,5 +123,78 @@ func TestNotesCapsule(t *testing.T) {
 	}
 	if l := e.m.List(); len(l) != 1 || l[0].State != "loaded" || l[0].Engine != "wasm" || l[0].Version != "0.1.0" {
 		t.Errorf("List = %+v", l)
+	}
+}
+
+func TestRescanAndDaemonAPI(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	var events []string
+	e.m.o.Notify = func(t api.EventType, in api.CapsuleInfo) { events = append(events, string(t)+" "+in.ID+" "+in.State) }
+
+	// Installed by another process (the CLI) while the daemon runs: the
+	// next rescan loads it.
+	if _, err := e.m.Install(ctx, e.notesDir(), InstallOptions{Approve: yes}); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Rescan(ctx)
+	if r := e.m.ListCapsules(); len(r.Capsules) != 1 || r.Capsules[0].State != "loaded" {
+		t.Fatalf("after rescan: %+v", r)
+	}
+	e.m.Rescan(ctx) // nothing changed: no reload
+	if strings.Join(events, "|") != "capsule_loaded notes loaded" {
+		t.Errorf("events = %v", events)
+	}
+
+	// A changed manifest is reloaded.
+	man := filepath.Join(e.home, "capsules", "notes", ManifestFile)
+	b, _ := os.ReadFile(man)
+	os.WriteFile(man, []byte(strings.Replace(string(b), `version = "0.1.0"`, `version = "0.1.1"`, 1)), 0o600)
+	e.m.Rescan(ctx)
+	if r := e.m.ListCapsules(); r.Capsules[0].Version != "0.1.1" {
+		t.Errorf("not reloaded: %+v", r)
+	}
+	// A tampered module is refused; the verified one keeps running, and
+	// the failure is not retried until the files change again.
+	wasm := filepath.Join(e.home, "capsules", "notes", "notes.wasm")
+	w, _ := os.ReadFile(wasm)
+	w[len(w)/2] ^= 1
+	os.WriteFile(wasm, w, 0o600)
+	e.m.Rescan(ctx)
+	e.m.Rescan(ctx)
+	if r := e.m.ListCapsules(); r.Capsules[0].State != "loaded" || !strings.Contains(r.Capsules[0].Error, "hash does not match") {
+		t.Errorf("after tampering: %+v", r)
+	}
+	if n := strings.Count(strings.Join(events, "|"), "capsule_failed"); n != 1 {
+		t.Errorf("failed %d times: %v", n, events)
+	}
+	e.ok("note_list", map[string]any{})
+
+	// The daemon API by path: only installed capsules.
+	if _, err := e.m.LoadCapsule(ctx, api.LoadCapsuleParams{Path: e.dir}); !errors.Is(err, api.ErrInvalidParams) {
+		t.Errorf("load by a foreign path: %v", err)
+	}
+	w[len(w)/2] ^= 1
+	os.WriteFile(wasm, w, 0o600)
+	if in, err := e.m.LoadCapsule(ctx, api.LoadCapsuleParams{Path: filepath.Join(e.home, "capsules", "notes")}); err != nil || in.State != "loaded" {
+		t.Errorf("load by path: %+v %v", in, err)
+	}
+	if _, err := e.m.UnloadCapsule(ctx, api.UnloadCapsuleParams{ID: "notes"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.UnloadCapsule(ctx, api.UnloadCapsuleParams{ID: "notes"}); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("second unload: %v", err)
+	}
+	if err := e.m.LoadInstalled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Removed on disk: the next rescan unloads it.
+	os.Remove(filepath.Join(e.home, "capsules", "notes.grant.json"))
+	e.m.Rescan(ctx)
+	if r := e.m.ListCapsules(); len(r.Capsules) != 0 {
+		t.Errorf("after removal: %+v", r)
+	}
+	if !strings.HasSuffix(strings.Join(events, "|"), "capsule_unloaded notes unloaded") {
+		t.Errorf("events = %v", events)
 	}
 }
