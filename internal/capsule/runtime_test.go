@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,5 +306,37 @@ prompt = "Summarise yesterday."
 	}
 	if rep.Tree.N < 50 {
 		t.Errorf("audit verify: only %d entries", rep.Tree.N)
+	}
+}
+
+func TestStartRunsCronAndDefers(t *testing.T) {
+	e := newEnv(t, envOptions{limits: Limits{Timeout: 5 * time.Second}})
+	var minutes atomic.Int64
+	base := time.Date(2026, 5, 1, 12, 0, 30, 0, time.UTC)
+	e.m.now = func() time.Time { return base.Add(time.Duration(minutes.Add(1)) * time.Minute) }
+	e.install(e.notesDir(), InstallOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.m.Start(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, _, _ := e.m.kv.Get(ctx, "notes", "stats:runs"); len(v) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler did not run the cron job")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// In a safe-mode session nobody can answer, a capsule's file write is
+	// deferred: the capsule sees status deferred, nothing is written.
+	e.sess.Mode, e.sess.Asker = security.Safe, nil
+	got := e.fail("note_add", map[string]string{"title": "later", "text": "x"})
+	if !strings.Contains(got, "deferred: pending human approval") {
+		t.Errorf("note_add in safe mode without an asker: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(e.ws, "notes")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("notes/ was created: %v", err)
 	}
 }
