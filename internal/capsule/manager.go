@@ -90,14 +90,14 @@ type Manager struct {
 
 	audit security.Auditor
 
-	mu      sync.Mutex
-	loaded  map[string]*Capsule // guarded by mu; by id
-	failed  map[string]string   // guarded by mu; id -> why the last load failed
+	mu     sync.Mutex
+	loaded map[string]*Capsule // guarded by mu; by id
+	failed map[string]string   // guarded by mu; id -> why the last load failed
 	// failedStamp is the stamp of the files of a failed load, so that
 	// Rescan retries only after they change.
-	failedStamp map[string]string // guarded by mu
-	uplinks map[string]string   // guarded by mu; uplink name -> capsule id
-	jobs    map[string]*cronJob // guarded by mu; "<id>/<name>"
+	failedStamp map[string]string   // guarded by mu
+	uplinks     map[string]string   // guarded by mu; uplink name -> capsule id
+	jobs        map[string]*cronJob // guarded by mu; "<id>/<name>"
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
