@@ -130,6 +130,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newExecCmd(env),
 		newSessionsCmd(env),
 		newServersCmd(env),
+		newCapsuleCmd(env),
 	)
 	return root
 }

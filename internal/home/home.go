@@ -62,6 +62,13 @@ func (d Dir) KeysDir() string { return filepath.Join(string(d), "keys") }
 // StateDB is the embedded SQLite store.
 func (d Dir) StateDB() string { return filepath.Join(string(d), "state.db") }
 
+// CapsulesDir holds the installed capsules and their grants.
+func (d Dir) CapsulesDir() string { return filepath.Join(string(d), "capsules") }
+
+// CacheDir holds caches that can be deleted at any time (compiled
+// capsules).
+func (d Dir) CacheDir() string { return filepath.Join(string(d), "cache") }
+
 // LogsDir holds daemon logs.
 func (d Dir) LogsDir() string { return filepath.Join(string(d), "logs") }
 

@@ -142,6 +142,42 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+func TestUnregister(t *testing.T) {
+	reg := New(Options{})
+	if reg.Unregister("nope") {
+		t.Error("unregistered an unknown tool")
+	}
+	if err := reg.Register(fakeTool{"echo_cmd"}); err != nil {
+		t.Fatal(err)
+	}
+	if !reg.Unregister("echo_cmd") {
+		t.Fatal("Unregister = false for a registered tool")
+	}
+	for _, s := range reg.Specs() {
+		if s.Name == "echo_cmd" {
+			t.Error("spec still listed")
+		}
+	}
+	if reg.Unregister("echo_cmd") {
+		t.Error("unregistered twice")
+	}
+	// The name is free again, and the registry is safe for concurrent use.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			_ = reg.Specs()
+		}
+	}()
+	for range 100 {
+		if err := reg.Register(fakeTool{"echo_cmd"}); err != nil {
+			t.Fatal(err)
+		}
+		reg.Unregister("echo_cmd")
+	}
+	<-done
+}
+
 // TestActions checks the action each call becomes: kind, canonical path,
 // raw arguments.
 func TestActions(t *testing.T) {
