@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/capsule"
 )
 
 var bin string // directory holding the built binaries
@@ -347,5 +348,59 @@ func TestMCPToolThroughTheDaemon(t *testing.T) {
 	}
 	if list, _, _ := e.astrid("--format", "json", "audit", "list"); !strings.Contains(list, "mcp://everything/echo") {
 		t.Errorf("the MCP call is not in the audit log:\n%s", list)
+	}
+}
+
+// TestCapsuleToolUsedByTheAgent: the example notes capsule is built for
+// wasip1, installed with the CLI, loaded by the daemon, and its tool is
+// called by the model; its file write lands in the workspace through the
+// interceptor.
+func TestCapsuleToolUsedByTheAgent(t *testing.T) {
+	transcript := `{"tool_calls": [{"id": "n1", "name": "note_add", "arguments": {"title": "Groceries", "text": "milk"}}]}
+{"expect": {"tool_results": 1}, "text": "Noted."}
+`
+	e := newEnv(t, transcript, "")
+	src := filepath.Join(e.dir, "notes-capsule")
+	os.MkdirAll(src, 0o755)
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", filepath.Join(src, "notes.wasm"), "github.com/astrid-runtime/astrid/examples/notes")
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the notes capsule: %v\n%s", err, out)
+	}
+	manifest, err := os.ReadFile("../../examples/notes/Capsule.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, _ := os.ReadFile(filepath.Join(src, "notes.wasm"))
+	manifest, err = capsule.SetManifestHash("Capsule.toml", manifest, capsule.Hash(wasm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "Capsule.toml"), manifest, 0o644)
+	if out, stderr, code := e.astrid("capsule", "install", src, "--yes"); code != 0 {
+		t.Fatalf("install: %d\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code := e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "autonomous", "note milk")
+	if code != 0 {
+		t.Fatalf("exec: %d\n%s\n%s", code, out, stderr)
+	}
+	var res api.ToolCallResult
+	for _, ev := range events(t, out) {
+		if ev.Type == api.EventToolCallResult {
+			json.Unmarshal(ev.Data, &res)
+		}
+	}
+	if res.Status != "ok" {
+		t.Fatalf("note_add: %+v\n%s", res, stderr)
+	}
+	matches, _ := filepath.Glob(filepath.Join(e.ws, "notes", "*.md"))
+	if len(matches) != 1 {
+		t.Fatalf("notes written: %v (result %q)", matches, res.Output)
+	}
+	if b, _ := os.ReadFile(matches[0]); !strings.Contains(string(b), "milk") {
+		t.Errorf("note %s: %q", matches[0], b)
+	}
+	if out, _, code := e.astrid("audit", "verify"); code != 0 {
+		t.Errorf("audit verify: %s", out)
 	}
 }

@@ -11,21 +11,23 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/capsule"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/llm/providers"
 	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/security"
+	"github.com/astrid-runtime/astrid/internal/store"
 	"github.com/astrid-runtime/astrid/internal/tools"
 )
 
-// Backend serves the daemon's session, turn and MCP methods with a
-// Runtime. Capsules are not part of it yet: those methods answer
-// "unavailable" (from the embedded daemon.Unavailable).
+// Backend serves the daemon's methods with a Runtime, the MCP manager and
+// the capsule manager.
 type Backend struct {
 	daemon.Unavailable
-	R   *Runtime
-	MCP *mcp.Manager
+	R        *Runtime
+	MCP      *mcp.Manager
+	Capsules *capsule.Manager
 }
 
 // DefaultToolchainDirs are made readable to the sandboxed shell when they
@@ -64,7 +66,26 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{R: r, Unavailable: daemon.Unavailable{Reason: "capsules are not built into this daemon yet"}}
+	b := &Backend{R: r, Unavailable: daemon.Unavailable{Reason: "no sandbox: MCP servers cannot start"}}
+	cfg := deps.Config.Capsules
+	cm, err := capsule.New(context.Background(), capsule.Options{
+		Dir: deps.Core.Home.CapsulesDir(), Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
+		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
+		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
+		Notify: func(t api.EventType, info api.CapsuleInfo) {
+			if e, err := api.NewEvent("", t, info); err == nil {
+				deps.Events.Publish(e)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("capsules: %w", err)
+	}
+	b.Capsules = cm
+	if err := cm.LoadInstalled(context.Background()); err != nil {
+		deps.Logger.Warn("loading installed capsules", "err", err)
+	}
+	cm.Start(context.Background())
 	if sb := deps.Core.Sandbox; sb != nil {
 		m, err := mcp.New(mcp.Options{
 			Servers: deps.Config.Servers, Sandbox: sb, Sampler: r, Elicitor: r, Roots: r, Audit: deps.Core.Audit,
@@ -242,6 +263,13 @@ func (b *Backend) Stats() daemon.BackendStats {
 			}
 		}
 	}
+	if b.Capsules != nil {
+		for _, c := range b.Capsules.ListCapsules().Capsules {
+			if c.State == "loaded" {
+				st.Capsules++
+			}
+		}
+	}
 	for _, l := range b.R.sessions {
 		l.mu.Lock()
 		if l.busy {
@@ -252,11 +280,30 @@ func (b *Backend) Stats() daemon.BackendStats {
 	return st
 }
 
-// Shutdown implements daemon.Backend: turns first, then MCP servers.
+// Shutdown implements daemon.Backend: turns first, then MCP servers and
+// capsules.
 func (b *Backend) Shutdown(ctx context.Context) error {
 	err := b.R.Shutdown(ctx)
 	if b.MCP != nil {
 		err = errors.Join(err, b.MCP.Close(ctx))
 	}
+	if b.Capsules != nil {
+		err = errors.Join(err, b.Capsules.Close(ctx))
+	}
 	return err
+}
+
+// ListCapsules implements daemon.Backend.
+func (b *Backend) ListCapsules(context.Context, daemon.Caller, api.Empty) (api.ListCapsulesResult, error) {
+	return b.Capsules.ListCapsules(), nil
+}
+
+// LoadCapsule implements daemon.Backend.
+func (b *Backend) LoadCapsule(ctx context.Context, _ daemon.Caller, p api.LoadCapsuleParams) (api.CapsuleInfo, error) {
+	return b.Capsules.LoadCapsule(ctx, p)
+}
+
+// UnloadCapsule implements daemon.Backend.
+func (b *Backend) UnloadCapsule(ctx context.Context, _ daemon.Caller, p api.UnloadCapsuleParams) (api.Empty, error) {
+	return b.Capsules.UnloadCapsule(ctx, p)
 }

@@ -66,6 +66,8 @@ type Runtime struct {
 	// mcp manages the MCP servers whose tools join every registry (nil:
 	// none). Set once, before the first registry is built.
 	mcp *mcp.Manager
+	// shared holds the capsule tools every registry offers.
+	shared *sharedTools
 
 	persona func() string // the spark persona for the system prompt
 	extra   []tools.Tool  // tools added to every registry (task, spark)
@@ -101,6 +103,7 @@ func New(o Options) (*Runtime, error) {
 	}
 	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{}}
 	r.sub = newSubagents(o.Config.Subagents)
+	r.shared = &sharedTools{r: r, tools: map[string]tools.Tool{}}
 	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
 	if err != nil {
 		return nil, err
@@ -155,6 +158,10 @@ func (r *Runtime) registry(workspace string) (*tools.Registry, error) {
 	}
 	if r.mcp != nil {
 		r.mcp.Attach(reg) // MCP tools come and go with their servers
+	}
+	// NOTE: r.mu is held; the shared tools take their own lock only.
+	if err := r.shared.addTo(reg); err != nil {
+		return nil, err
 	}
 	r.regs[workspace] = reg
 	return reg, nil
