@@ -13,6 +13,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capsule"
 	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/llm/providers"
 	"github.com/astrid-runtime/astrid/internal/mcp"
@@ -106,6 +107,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			deps.Logger.Warn("starting MCP servers", "err", err)
 		}
 	}
+	r.FireHook(context.Background(), "", hooks.Payload{Event: hooks.DaemonStart})
 	return b, nil
 }
 
@@ -283,6 +285,7 @@ func (b *Backend) Stats() daemon.BackendStats {
 // Shutdown implements daemon.Backend: turns first, then MCP servers and
 // capsules.
 func (b *Backend) Shutdown(ctx context.Context) error {
+	b.R.FireHook(ctx, "", hooks.Payload{Event: hooks.DaemonStop, Reason: "shutdown"})
 	err := b.R.Shutdown(ctx)
 	if b.MCP != nil {
 		err = errors.Join(err, b.MCP.Close(ctx))

@@ -32,6 +32,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/session"
@@ -56,6 +57,10 @@ type Options struct {
 	Bash *tools.Bash
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// HookStageRoot is a private directory outside $ASTRID_HOME where
+	// hooks directories are staged for their commands; empty means
+	// $TMPDIR/astrid-hooks-<uid>.
+	HookStageRoot string
 }
 
 // Runtime runs agent sessions. It is safe for concurrent use.
@@ -69,6 +74,8 @@ type Runtime struct {
 	// shared holds the capsule tools every registry offers.
 	shared *sharedTools
 
+	trust *hooks.Trust // workspaces whose hooks the user trusted
+
 	persona func() string // the spark persona for the system prompt
 	extra   []tools.Tool  // tools added to every registry (task, spark)
 	turns   sync.WaitGroup
@@ -78,6 +85,7 @@ type Runtime struct {
 	regs     map[string]*tools.Registry     // guarded by mu; by workspace root
 	pending  map[string]*pendingApproval    // guarded by mu; by request id
 	elicits  map[string]*pendingElicitation // guarded by mu; by request id
+	hooks    map[string]*hooks.Set          // guarded by mu; by workspace root
 	closing  bool                           // guarded by mu
 }
 
@@ -101,7 +109,11 @@ func New(o Options) (*Runtime, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{}}
+	if o.HookStageRoot == "" {
+		o.HookStageRoot = defaultHookStageRoot()
+	}
+	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{},
+		hooks: map[string]*hooks.Set{}, trust: hooks.NewTrust(o.Core.Home.Path())}
 	r.sub = newSubagents(o.Config.Subagents)
 	r.shared = &sharedTools{r: r, tools: map[string]tools.Tool{}}
 	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
@@ -173,9 +185,9 @@ func (r *Runtime) asker(l *live) approval.Asker {
 	for l.parent != nil {
 		l = l.parent
 	}
-	return approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
+	return r.hookAsker(l, approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
 		return r.waitApproval(ctx, l, req)
-	})
+	}))
 }
 
 // pendingApproval is a question waiting for a frontend's answer.

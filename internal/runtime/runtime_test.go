@@ -148,7 +148,7 @@ func (w *world) open(script string) {
 		t.Fatal(err)
 	}
 	w.ev = newEvents()
-	w.rt, err = New(Options{Core: w.core, Config: res.Config, Provider: replay.New(llm.Config{Model: "claude-sonnet-4-5", Pricing: llm.LookupPricing(nil, "claude-sonnet-4-5", false)}, sc), Store: w.core.DB.Sessions(), Events: w.ev, Bash: bash})
+	w.rt, err = New(Options{Core: w.core, Config: res.Config, Provider: replay.New(llm.Config{Model: "claude-sonnet-4-5", Pricing: llm.LookupPricing(nil, "claude-sonnet-4-5", false)}, sc), Store: w.core.DB.Sessions(), Events: w.ev, Bash: bash, HookStageRoot: filepath.Join(w.dir, "hookstage")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
 	"github.com/astrid-runtime/astrid/internal/workspace"
@@ -54,6 +55,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*session.Record,
 	r.mu.Lock()
 	r.sessions[rec.ID] = &live{rec: rec}
 	r.mu.Unlock()
+	r.FireHook(ctx, ws, hooks.Payload{Event: hooks.SessionStart, SessionID: rec.ID, Principal: rec.Principal, Frontend: rec.Frontend})
 	return rec, nil
 }
 
@@ -76,12 +78,15 @@ func (r *Runtime) load(ctx context.Context, id string) (*live, error) {
 	// what it had spent.
 	r.o.Core.Budget.SetSpent(rec.ID, rec.Spent, "", 0)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if l, ok := r.sessions[id]; ok {
+		r.mu.Unlock()
 		return l, nil
 	}
 	l = &live{rec: rec}
 	r.sessions[id] = l
+	r.mu.Unlock()
+	r.FireHook(ctx, rec.Workspace, hooks.Payload{Event: hooks.SessionStart, SessionID: rec.ID,
+		Principal: rec.Principal, Frontend: rec.Frontend, Resumed: true})
 	return l, nil
 }
 
@@ -132,6 +137,7 @@ func (r *Runtime) End(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.sessions, id)
 	r.mu.Unlock()
+	r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: id, Reason: "ended"})
 	if r.o.Bash != nil {
 		_ = r.o.Bash.Forget(id)
 	}
@@ -210,6 +216,8 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, l := range ls {
 		errs = append(errs, r.save(ctx, l))
+		r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: l.rec.ID, Reason: "shutdown"})
 	}
+	r.closeHooks()
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
@@ -114,7 +115,15 @@ func (r *Runtime) runTask(ctx context.Context, a taskArgs) ([]byte, error) {
 		Title: a.Description, Mode: parent.rec.Mode, Model: parent.rec.Model, CreatedAt: r.o.Now().UTC()}
 	parent.mu.Unlock()
 	child := &live{rec: rec, depth: parent.depth + 1, parent: parent}
+	start := hooks.Payload{Event: hooks.SubagentStart, SessionID: rec.ID, ParentSessionID: parent.topID(), Workspace: rec.Workspace,
+		Description: a.Description, Prompt: a.Prompt, Depth: child.depth}
+	if res := r.FireHook(ctx, rec.Workspace, start); res.Blocked() {
+		return nil, fmt.Errorf("task %q was refused by hook %s: %s", a.Description, res.Hook, res.Reason)
+	}
 	stop := r.runTurn(ctx, child, newID("t-"), a.Prompt)
+	end := start
+	end.Event, end.Prompt, end.StopReason = hooks.SubagentStop, "", stop
+	r.FireHook(context.WithoutCancel(ctx), rec.Workspace, end)
 	answer := lastText(child.rec.Messages)
 	switch {
 	case stop == StopCancelled && ctx.Err() == context.DeadlineExceeded:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/budget"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/tools"
@@ -20,6 +21,8 @@ const (
 	StopCancelled     = "cancelled"
 	StopMaxIterations = "max_iterations"
 	StopError         = "error"
+	// StopBlocked: a UserPrompt hook refused the prompt.
+	StopBlocked = "blocked"
 )
 
 // maxEventOutput bounds the tool output copied into tool_call_result
@@ -84,6 +87,13 @@ func (r *Runtime) Cancel(ctx context.Context, sessionID, turn string) (bool, err
 // RunTurn runs one turn synchronously and returns the final text and the
 // stop reason (sub-agents and tests use it).
 func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) string {
+	if l.depth == 0 {
+		res := r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.UserPrompt, SessionID: l.rec.ID, Turn: turn, Prompt: text})
+		if res.Blocked() {
+			r.turnError(l, turn, "the prompt was blocked by hook "+res.Hook+": "+res.Reason)
+			return StopBlocked
+		}
+	}
 	l.mu.Lock()
 	l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartText, Text: text}}})
 	l.mu.Unlock()
@@ -133,6 +143,7 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 
 func (r *Runtime) turnError(l *live, turn, msg string) {
 	r.publish(l.rec.ID, api.EventError, api.ErrorEvent{Turn: turn, Message: msg})
+	r.notify(context.Background(), l.workspace(), l.topID(), "error", msg)
 }
 
 // request builds the model request from the session.
@@ -242,6 +253,7 @@ func trimReasoning(parts []llm.Part) []llm.Part {
 func (r *Runtime) budgetWarnings(l *live, warns []budget.Warning) {
 	for _, w := range warns {
 		r.publish(l.topID(), api.EventBudgetWarning, api.BudgetWarning{Account: w.Account, Key: w.Key, UsedUSD: w.Used.USD(), LimitUSD: w.Max.USD()})
+		r.notify(context.Background(), l.workspace(), l.topID(), "warn", fmt.Sprintf("budget %s: $%.2f of $%.2f used", w.Key, w.Used.USD(), w.Max.USD()))
 	}
 }
 
@@ -289,9 +301,35 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 		r.publish(sid, api.EventToolCallResult, api.ToolCallResult{Turn: turn, Call: c.ID, Tool: c.Name, Status: "cancelled"})
 		return toolResult(c, "cancelled before it ran", true)
 	}
-	res, err := reg.Run(withLive(ctx, l), r.o.Core.Interceptor, l.securitySession(r), c.Name, json.RawMessage(c.Arguments))
+	ws := l.workspace()
+	args := json.RawMessage(c.Arguments)
+	sess := l.securitySession(r)
+	pre := hooks.Payload{Event: hooks.PreToolCall, SessionID: sid, Workspace: ws, Turn: turn, CallID: c.ID, Tool: c.Name, Server: serverOf(c.Name), Arguments: args}
+	hr := r.FireHook(ctx, ws, pre)
+	var res tools.Result
+	var err error
+	switch {
+	case hr.Blocked():
+		// NOTE: a blocked call never reaches the interceptor: nothing ran.
+		res = tools.Result{IsError: true, Text: fmt.Sprintf("%s was not run: blocked by hook %s: %s", c.Name, hr.Hook, hr.Reason)}
+	default:
+		if hr.Decision == hooks.Ask {
+			sess.HookAsk = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+		}
+		if hr.Arguments != nil {
+			// NOTE: the interceptor judges the rewritten call (the tool's
+			// Prepare builds the action from these arguments), so a hook
+			// cannot rewrite its way past policy; the decision entry
+			// records the original arguments' digest.
+			sess.HookNote = hookNote(hr.Modifiers, args)
+			args = hr.Arguments
+		}
+		res, err = reg.Run(withLive(ctx, l), r.o.Core.Interceptor, sess, c.Name, args)
+	}
 	status := "ok"
 	switch {
+	case hr.Blocked():
+		status = "denied"
 	case err != nil:
 		res = tools.Result{Text: "cancelled: " + err.Error(), IsError: true}
 		status = "cancelled"
@@ -300,11 +338,22 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 	case res.IsError:
 		status = "error"
 	}
+	if hr.Arguments != nil {
+		res.Text = fmt.Sprintf("[the arguments of this call were rewritten by hook %s to %s]\n%s", strings.Join(hr.Modifiers, ", "), args, res.Text)
+	}
 	out, cut := res.Text, false
 	if len(out) > maxEventOutput {
 		out, cut = out[:maxEventOutput], true
 	}
 	r.publish(sid, api.EventToolCallResult, api.ToolCallResult{Turn: turn, Call: c.ID, Tool: c.Name, Status: status, Output: out, Truncated: cut})
+	post := pre
+	post.Arguments = args
+	if status == "ok" {
+		post.Event, post.Output = hooks.PostToolCall, out
+	} else {
+		post.Event, post.Error, post.Reason = hooks.ToolError, out, status
+	}
+	r.FireHook(context.WithoutCancel(ctx), ws, post)
 	// NOTE: tool output is data, never instructions: it reaches the model
 	// inside a fence it cannot close.
 	return toolResult(c, security.UntrustedData(c.Name, res.Text).ForModel(), res.IsError)

@@ -1,0 +1,145 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/hooks"
+	"github.com/astrid-runtime/astrid/internal/mcp"
+)
+
+// hookSet returns the hooks of a workspace ("" for the user's hooks
+// only), loading them on first use. A hooks configuration that cannot be
+// loaded is remembered by the Set, which then blocks every blocking event.
+func (r *Runtime) hookSet(ws string) *hooks.Set {
+	r.mu.Lock()
+	s, ok := r.hooks[ws]
+	r.mu.Unlock()
+	if ok {
+		return s
+	}
+	c := r.o.Config.Hooks
+	s = hooks.Load(hooks.Options{
+		Home: r.o.Core.Home.Path(), Workspace: ws, Enabled: c.Enabled, AllowWorkspace: c.AllowWorkspaceHooks,
+		Timeout: time.Duration(c.TimeoutSecs) * time.Second, AllowedHosts: c.AllowedHosts, Trust: r.trust,
+		Sandbox: r.o.Core.Sandbox, StageRoot: r.o.HookStageRoot, Logger: r.log, Now: r.o.Now,
+	})
+	if err := s.Err(); err != nil {
+		r.log.Error("hooks configuration invalid: blocking events are refused until it is fixed", "workspace", ws, "err", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.hooks[ws]; ok {
+		go s.Close()
+		return old
+	}
+	r.hooks[ws] = s
+	return s
+}
+
+// HookTrust is the store of trusted workspaces whose hooks may run.
+func (r *Runtime) HookTrust() *hooks.Trust { return r.trust }
+
+// Hooks returns the hooks of a workspace ("" for the user's only).
+func (r *Runtime) Hooks(ws string) *hooks.Set { return r.hookSet(ws) }
+
+// ReloadHooks forgets the loaded hooks (after a change of the files or of
+// a workspace's trust); they are read again on next use.
+func (r *Runtime) ReloadHooks() {
+	r.mu.Lock()
+	old := r.hooks
+	r.hooks = map[string]*hooks.Set{}
+	r.mu.Unlock()
+	for _, s := range old {
+		go s.Close()
+	}
+}
+
+// closeHooks waits for async hooks and removes the staged directories.
+func (r *Runtime) closeHooks() {
+	r.mu.Lock()
+	old := r.hooks
+	r.hooks = map[string]*hooks.Set{}
+	r.mu.Unlock()
+	for _, s := range old {
+		s.Close()
+	}
+}
+
+// FireHook runs the hooks of p.Event of workspace ws and returns what
+// they decided.
+func (r *Runtime) FireHook(ctx context.Context, ws string, p hooks.Payload) hooks.Result {
+	if p.Time.IsZero() {
+		p.Time = r.o.Now().UTC()
+	}
+	if p.Workspace == "" {
+		p.Workspace = ws
+	}
+	res := r.hookSet(ws).Fire(ctx, p)
+	if res.Decision == hooks.Block {
+		r.log.Info("hook blocked", "event", p.Event, "hook", res.Hook, "reason", res.Reason, "session", p.SessionID)
+	}
+	return res
+}
+
+// workspaceOf is the workspace of a live session.
+func (l *live) workspace() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec.Workspace
+}
+
+// serverOf names the MCP server of an MCP tool ("" for others).
+func serverOf(tool string) string {
+	rest, ok := strings.CutPrefix(tool, mcp.ToolPrefix)
+	if !ok {
+		return ""
+	}
+	server, _, _ := strings.Cut(rest, "__")
+	return server
+}
+
+// hookNote is the audit text of a rewrite: the hooks and the digest of
+// the arguments the model proposed.
+func hookNote(modifiers []string, original []byte) string {
+	return fmt.Sprintf("arguments rewritten by hook %s; original arguments sha256:%x", strings.Join(modifiers, ", "), sha256.Sum256(original))
+}
+
+// hookAsker wraps an Asker with the PreApproval and PostApproval hooks: a
+// PreApproval block answers Deny without asking the human.
+func (r *Runtime) hookAsker(top *live, next approval.Asker) approval.Asker {
+	return approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
+		ws := top.workspace()
+		reqJSON, _ := json.Marshal(req)
+		res := r.FireHook(ctx, ws, hooks.Payload{Event: hooks.PreApproval, SessionID: req.SessionID, Request: reqJSON})
+		if res.Blocked() {
+			return approval.Answer{Decision: approval.Deny, Reason: "blocked by hook " + res.Hook + ": " + res.Reason, By: "hook:" + res.Hook}, nil
+		}
+		r.notify(ctx, ws, req.SessionID, "info", "approval needed: "+req.Summary+" ("+req.Resource+")")
+		ans, err := next.Ask(ctx, req)
+		if err == nil {
+			ansJSON, _ := json.Marshal(ans)
+			r.FireHook(ctx, ws, hooks.Payload{Event: hooks.PostApproval, SessionID: req.SessionID, Request: reqJSON, Answer: ansJSON})
+		}
+		return ans, err
+	})
+}
+
+// notify fires the Notification hooks: something the user should know
+// (an approval waits, a turn failed, a budget warning).
+func (r *Runtime) notify(ctx context.Context, ws, session, level, msg string) {
+	r.FireHook(ctx, ws, hooks.Payload{Event: hooks.Notification, SessionID: session, Level: level, Message: msg})
+}
+
+// defaultHookStageRoot is where hooks directories are staged: a private
+// per-user directory outside $ASTRID_HOME.
+func defaultHookStageRoot() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("astrid-hooks-%d", os.Getuid()))
+}
