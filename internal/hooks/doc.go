@@ -65,17 +65,30 @@
 //	PreToolCall    session_id, workspace, turn, call_id, tool, server,
 //	               arguments                                          (blocking)
 //	PostToolCall   session_id, workspace, turn, call_id, tool, server,
-//	               arguments, output, is_error
+//	               arguments (as run), output (first 4 KiB)
 //	ToolError      session_id, workspace, turn, call_id, tool, server,
-//	               arguments, error
-//	PreApproval    session_id, workspace, request                    (blocking)
+//	               arguments, error (first 4 KiB), reason: "error",
+//	               "denied" (policy, approval or a hook) or "cancelled"
+//	PreApproval    session_id, workspace, request            (blocking)
 //	PostApproval   session_id, workspace, request, answer
-//	Notification   session_id, message, level
-//	PreCompact     session_id, workspace, messages, tokens
-//	SubagentStart  session_id, parent_session_id, description, depth (blocking)
-//	SubagentStop   session_id, parent_session_id, description, stop_reason
-//	DaemonStart    (none beyond the common fields)
+//	Notification   session_id, workspace, level (info, warn, error),
+//	               message: an approval waits, a budget warning, a
+//	               turn failed
+//	PreCompact     session_id, workspace, turn, messages (how many are
+//	               summarised), tokens (the estimate that overflowed)
+//	SubagentStart  session_id (the sub-agent's), parent_session_id,
+//	               workspace, description, prompt, depth     (blocking)
+//	SubagentStop   the same without prompt, and stop_reason
+//	DaemonStart    (nothing beyond the common fields)
 //	DaemonStop     reason
+//
+// SessionStart fires when a session is created and when a saved one is
+// loaded again (resumed: true); SessionEnd when it is ended (reason
+// "ended") or the daemon shuts down ("shutdown"). UserPrompt fires for
+// the user's prompts, not for a sub-agent's (SubagentStart carries that).
+// A blocked UserPrompt ends the turn with stop reason "blocked"; a blocked
+// PreApproval answers Deny without asking the human; a blocked
+// SubagentStart fails the task tool call.
 //
 // # Handler responses
 //
