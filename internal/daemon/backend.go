@@ -60,6 +60,10 @@ type Backend interface {
 	LoadCapsule(ctx context.Context, c Caller, p api.LoadCapsuleParams) (api.CapsuleInfo, error)
 	UnloadCapsule(ctx context.Context, c Caller, p api.UnloadCapsuleParams) (api.Empty, error)
 
+	ListHooks(ctx context.Context, c Caller, p api.ListHooksParams) (api.ListHooksResult, error)
+	TestHooks(ctx context.Context, c Caller, p api.TestHooksParams) (api.TestHooksResult, error)
+	TrustHooks(ctx context.Context, c Caller, p api.TrustHooksParams) (api.TrustHooksResult, error)
+
 	// Stats reports counts for astrid.status and the idle shutdown of an
 	// ephemeral daemon. It must not block.
 	Stats() BackendStats
@@ -188,6 +192,21 @@ func (u Unavailable) LoadCapsule(context.Context, Caller, api.LoadCapsuleParams)
 // UnloadCapsule implements Backend.
 func (u Unavailable) UnloadCapsule(context.Context, Caller, api.UnloadCapsuleParams) (api.Empty, error) {
 	return api.Empty{}, u.err("capsules")
+}
+
+// ListHooks implements Backend.
+func (u Unavailable) ListHooks(context.Context, Caller, api.ListHooksParams) (api.ListHooksResult, error) {
+	return api.ListHooksResult{}, u.err("hooks")
+}
+
+// TestHooks implements Backend.
+func (u Unavailable) TestHooks(context.Context, Caller, api.TestHooksParams) (api.TestHooksResult, error) {
+	return api.TestHooksResult{}, u.err("hooks")
+}
+
+// TrustHooks implements Backend.
+func (u Unavailable) TrustHooks(context.Context, Caller, api.TrustHooksParams) (api.TrustHooksResult, error) {
+	return api.TrustHooksResult{}, u.err("hooks")
 }
 
 // Stats implements Backend.

@@ -236,3 +236,47 @@ type Result struct {
 
 // Blocked reports whether the result refuses the action.
 func (r Result) Blocked() bool { return r.Decision == Block }
+
+// Sample returns a payload of event e with sample values, for dry runs
+// ("astrid hooks test").
+func Sample(e Event, now time.Time) Payload {
+	p := Payload{Event: e, Time: now.UTC(), SessionID: "s-sample", Workspace: "/path/to/workspace"}
+	switch e {
+	case SessionStart:
+		p.Principal, p.Frontend = "local:user", "cli"
+	case SessionEnd:
+		p.Reason = "ended"
+	case UserPrompt:
+		p.Turn, p.Prompt = "t-sample", "Fix the failing test"
+	case PreToolCall, PostToolCall, ToolError:
+		p.Turn, p.CallID, p.Tool = "t-sample", "call-1", "write_file"
+		p.Arguments = json.RawMessage(`{"file_path":"notes.txt","content":"hello"}`)
+		switch e {
+		case PostToolCall:
+			p.Output = "wrote 5 bytes to notes.txt"
+		case ToolError:
+			p.Error, p.Reason = "write_file was not run: denied by policy", "denied"
+		}
+	case PreApproval, PostApproval:
+		p.Request = json.RawMessage(`{"id":"req-1","session_id":"s-sample","kind":"write","resource":"file:///path/to/workspace/notes.txt","risk":"medium","reason":"no token or allowance covers it in safe mode","summary":"write notes.txt"}`)
+		if e == PostApproval {
+			p.Answer = json.RawMessage(`{"decision":"allow_once","by":"local:user"}`)
+		}
+	case Notification:
+		p.Level, p.Message = "info", "approval needed: write notes.txt"
+	case PreCompact:
+		p.Turn, p.Messages, p.Tokens = "t-sample", 12, 150000
+	case SubagentStart, SubagentStop:
+		p.SessionID, p.ParentSessionID, p.Description, p.Depth = "sub-sample", "s-sample", "find the bug", 1
+		if e == SubagentStart {
+			p.Prompt = "Find where the parser fails"
+		} else {
+			p.StopReason = "end_turn"
+		}
+	case DaemonStart:
+		p.SessionID, p.Workspace = "", ""
+	case DaemonStop:
+		p.SessionID, p.Workspace, p.Reason = "", "", "shutdown"
+	}
+	return p
+}

@@ -10,9 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/mcp"
+	"github.com/astrid-runtime/astrid/internal/workspace"
 )
 
 // hookSet returns the hooks of a workspace ("" for the user's hooks
@@ -142,4 +145,115 @@ func (r *Runtime) notify(ctx context.Context, ws, session, level, msg string) {
 // per-user directory outside $ASTRID_HOME.
 func defaultHookStageRoot() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("astrid-hooks-%d", os.Getuid()))
+}
+
+// hookWorkspace resolves a workspace given by a frontend ("" stays "").
+func hookWorkspace(ws string) (string, error) {
+	if ws == "" {
+		return "", nil
+	}
+	res, err := workspace.Resolve("/", ws)
+	if err != nil || !filepath.IsAbs(ws) {
+		return "", fmt.Errorf("%w: workspace %q: must be an existing absolute directory", api.ErrInvalidParams, ws)
+	}
+	return res, nil
+}
+
+func hookInfo(h *hooks.Hook) api.HookInfo {
+	info := api.HookInfo{Name: h.Name, Event: string(h.Event), Kind: h.Kind(), Command: h.Command, URL: h.URL,
+		Tools: h.Tools, Servers: h.Servers, Glob: h.Glob, FailAction: string(h.FailAction), Priority: h.Priority,
+		Async: h.Async, TimeoutSecs: int64(h.Timeout / time.Second), File: h.File, Line: h.Line, Workspace: h.Workspace, Trusted: h.Trusted}
+	if h.Regex != nil {
+		info.Regex = h.Regex.String()
+	}
+	return info
+}
+
+// ListHooks implements daemon.Backend.
+func (b *Backend) ListHooks(_ context.Context, _ daemon.Caller, p api.ListHooksParams) (api.ListHooksResult, error) {
+	ws, err := hookWorkspace(p.Workspace)
+	if err != nil {
+		return api.ListHooksResult{}, err
+	}
+	s := b.R.hookSet(ws)
+	out := api.ListHooksResult{Hooks: []api.HookInfo{}}
+	for _, h := range s.Hooks() {
+		out.Hooks = append(out.Hooks, hookInfo(h))
+	}
+	if err := s.Err(); err != nil {
+		out.Error = err.Error()
+	}
+	return out, nil
+}
+
+// TestHooks implements daemon.Backend: each hook of the event that would
+// run (matching the tool on tool events) runs once with the sample
+// payload; untrusted hooks are reported as skipped.
+func (b *Backend) TestHooks(ctx context.Context, _ daemon.Caller, p api.TestHooksParams) (api.TestHooksResult, error) {
+	ev := hooks.Event(p.Event)
+	if !ev.Valid() {
+		return api.TestHooksResult{}, fmt.Errorf("%w: unknown hook event %q", api.ErrInvalidParams, p.Event)
+	}
+	ws, err := hookWorkspace(p.Workspace)
+	if err != nil {
+		return api.TestHooksResult{}, err
+	}
+	s := b.R.hookSet(ws)
+	if err := s.Err(); err != nil {
+		return api.TestHooksResult{}, fmt.Errorf("%w: %v", api.ErrInvalidParams, err)
+	}
+	pl := hooks.Sample(ev, b.R.o.Now())
+	if ws != "" {
+		pl.Workspace = ws
+	}
+	if ev.ToolEvent() {
+		if p.Tool != "" {
+			pl.Tool, pl.Server = p.Tool, serverOf(p.Tool)
+		}
+		if len(p.Arguments) > 0 {
+			pl.Arguments = p.Arguments
+		}
+	}
+	payload, _ := json.Marshal(pl)
+	out := api.TestHooksResult{Event: p.Event, Payload: payload, Runs: []api.HookRun{}}
+	for _, h := range s.Hooks() {
+		if h.Event != ev || (p.Hook != "" && h.Name != p.Hook) || (ev.ToolEvent() && !h.Matches(pl.Tool)) {
+			continue
+		}
+		run := api.HookRun{Hook: h.Name, FailAction: string(h.FailAction)}
+		if !h.Trusted {
+			run.Skipped = "the workspace's hooks are not trusted (astrid hooks trust)"
+			out.Runs = append(out.Runs, run)
+			continue
+		}
+		start := time.Now()
+		resp, err := s.Run(ctx, h, pl)
+		run.Millis = time.Since(start).Milliseconds()
+		if err != nil {
+			run.Error = err.Error()
+		} else {
+			run.Decision, run.Reason, run.Arguments = string(resp.Decision), resp.Reason, resp.Arguments
+		}
+		out.Runs = append(out.Runs, run)
+	}
+	return out, nil
+}
+
+// TrustHooks implements daemon.Backend.
+func (b *Backend) TrustHooks(_ context.Context, _ daemon.Caller, p api.TrustHooksParams) (api.TrustHooksResult, error) {
+	ws, err := hookWorkspace(p.Workspace)
+	if err != nil {
+		return api.TrustHooksResult{}, err
+	}
+	out := api.TrustHooksResult{Workspace: ws}
+	if p.Revoke {
+		err = b.R.trust.Revoke(ws)
+	} else {
+		out.Digest, err = b.R.trust.Trust(ws)
+	}
+	if err != nil {
+		return api.TrustHooksResult{}, err
+	}
+	b.R.ReloadHooks()
+	return out, nil
 }
