@@ -25,7 +25,10 @@
 // Each hooks directory is copied, when it is loaded, into a private
 // staging directory outside $ASTRID_HOME (the sandbox never grants
 // $ASTRID_HOME), and commands run from that copy: what runs is what was
-// loaded and trusted, even if the files change afterwards.
+// loaded and trusted, even if the files change afterwards. A change to
+// either hooks directory or to the trust file makes the Set stale
+// (Set.Stale); the runtime then loads the hooks again before the next
+// event, so edits apply without restarting the daemon.
 //
 // # File format
 //

@@ -409,3 +409,49 @@ func TestDisabled(t *testing.T) {
 		t.Error("hooks.enabled = false still loads hooks")
 	}
 }
+
+func TestStaleAndClose(t *testing.T) {
+	e := newEnv(t)
+	e.user(hook("slow", "PreToolCall", "command = [\"./slow.sh\"]"), map[string]string{
+		"slow.sh": "#!/bin/sh\nsleep 0.3\necho '{\"decision\":\"block\",\"reason\":\"done\"}'\n",
+	})
+	s := Load(Options{Home: e.home, Workspace: e.ws, Enabled: true, AllowWorkspace: true, Timeout: 5 * time.Second, Trust: e.trust, Sandbox: e.sb, StageRoot: e.stage})
+	if s.Stale() {
+		t.Fatal("stale right after Load")
+	}
+	// Close waits for a hook that is running; the staged copy it runs
+	// from stays until it is done.
+	done := make(chan Result)
+	go func() { done <- s.Fire(context.Background(), Payload{Event: PreToolCall, Tool: "x"}) }()
+	time.Sleep(100 * time.Millisecond)
+	s.Close()
+	if r := <-done; r.Decision != Block || r.Reason != "done" {
+		t.Errorf("the hook running during Close: %+v", r)
+	}
+	if _, ok := s.TryFire(context.Background(), Payload{Event: PreToolCall}); ok {
+		t.Error("TryFire ran on a closed Set")
+	}
+	if r := s.Fire(context.Background(), Payload{Event: PreToolCall}); r.Decision != Block {
+		t.Errorf("Fire on a closed Set must block blocking events: %+v", r)
+	}
+	if ents, _ := os.ReadDir(e.stage); len(ents) != 0 {
+		t.Errorf("staged directories left: %v", ents)
+	}
+	// Any change to the hooks directories or the trust file makes it stale.
+	for name, change := range map[string]func(){
+		"user script": func() { writeFile(t, filepath.Join(UserDir(e.home), "slow.sh"), "#!/bin/sh\n", 0o700) },
+		"workspace":   func() { writeFile(t, filepath.Join(WorkspaceDir(e.ws), "hooks.toml"), "", 0o600) },
+		"trust": func() {
+			if _, err := e.trust.Trust(e.ws); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		s := Load(Options{Home: e.home, Workspace: e.ws, Enabled: true, AllowWorkspace: true, Timeout: 5 * time.Second, Trust: e.trust, Sandbox: e.sb, StageRoot: e.stage})
+		change()
+		if !s.Stale() {
+			t.Errorf("%s: not stale after a change", name)
+		}
+		s.Close()
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,7 +65,13 @@ type Set struct {
 	hooks  []*Hook // sorted by priority, user hooks first among equals
 	err    error   // a load error: blocking events are blocked
 	stages []string
+	stamp  string // fingerprint of the files the Set was loaded from
 	async  sync.WaitGroup
+
+	// mu is held shared by Fire and exclusively by Close, so that the
+	// staged directories outlive every hook that runs from them.
+	mu     sync.RWMutex
+	closed bool // guarded by mu
 }
 
 // Load reads the hooks of o.Home and o.Workspace. A file that cannot be
@@ -84,6 +91,7 @@ func Load(o Options) *Set {
 	if !o.Enabled {
 		return s
 	}
+	s.stamp = s.fingerprint()
 	if err := s.load(UserDir(o.Home), false); err != nil {
 		s.err = err
 	}
@@ -138,19 +146,76 @@ func (s *Set) Err() error { return s.err }
 // Hooks lists the hooks in the order they run, untrusted ones included.
 func (s *Set) Hooks() []*Hook { return append([]*Hook(nil), s.hooks...) }
 
-// Close waits for async hooks and removes the staged directories.
+// Close waits for the hooks running, async ones included, and removes
+// the staged directories. Fire on a closed Set reports closed.
 func (s *Set) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.async.Wait()
 	for _, d := range s.stages {
 		os.RemoveAll(d)
 	}
 }
 
+// Stale reports whether the files the Set was loaded from (the hooks
+// directories and the trust file) changed since: the caller should Load
+// again. A disabled Set is never stale.
+func (s *Set) Stale() bool {
+	return s.o.Enabled && s.fingerprint() != s.stamp
+}
+
+// fingerprint names, sizes and modification times of every file that
+// Load reads.
+func (s *Set) fingerprint() string {
+	var b strings.Builder
+	dirs := []string{UserDir(s.o.Home)}
+	if s.o.Workspace != "" {
+		dirs = append(dirs, WorkspaceDir(s.o.Workspace))
+	}
+	for _, dir := range dirs {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				fmt.Fprintf(&b, "%s:error\n", p)
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				fmt.Fprintf(&b, "%s:%d:%d:%v\n", p, fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
+			}
+			return nil
+		})
+	}
+	if s.o.Trust != nil {
+		if fi, err := os.Stat(s.o.Trust.path); err == nil {
+			fmt.Fprintf(&b, "trust:%d:%d\n", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
 // Fire runs the hooks of p.Event that apply (for tool events, those that
 // match p.Tool), in priority order, and combines their answers (see
 // Result). It stops at the first block. Async hooks are started and not
-// waited for.
+// waited for. On a closed Set, Fire blocks blocking events; see TryFire.
 func (s *Set) Fire(ctx context.Context, p Payload) Result {
+	res, ok := s.TryFire(ctx, p)
+	if !ok && p.Event.Blocking() {
+		return Result{Decision: Block, Reason: "the hooks were closed"}
+	}
+	return res
+}
+
+// TryFire is Fire; ok is false, and nothing ran, when the Set is closed.
+func (s *Set) TryFire(ctx context.Context, p Payload) (res Result, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Result{Decision: Continue}, false
+	}
+	return s.fire(ctx, p), true
+}
+
+func (s *Set) fire(ctx context.Context, p Payload) Result {
 	res := Result{Decision: Continue}
 	if s.err != nil && p.Event.Blocking() {
 		return Result{Decision: Block, Reason: "the hooks configuration is invalid: " + s.err.Error()}

@@ -19,17 +19,18 @@ import (
 )
 
 // hookSet returns the hooks of a workspace ("" for the user's hooks
-// only), loading them on first use. A hooks configuration that cannot be
+// only), loading them on first use and again whenever their files or the
+// trust file changed. A hooks configuration that cannot be
 // loaded is remembered by the Set, which then blocks every blocking event.
 func (r *Runtime) hookSet(ws string) *hooks.Set {
 	r.mu.Lock()
-	s, ok := r.hooks[ws]
+	prev, ok := r.hooks[ws]
 	r.mu.Unlock()
-	if ok {
-		return s
+	if ok && !prev.Stale() {
+		return prev
 	}
 	c := r.o.Config.Hooks
-	s = hooks.Load(hooks.Options{
+	s := hooks.Load(hooks.Options{
 		Home: r.o.Core.Home.Path(), Workspace: ws, Enabled: c.Enabled, AllowWorkspace: c.AllowWorkspaceHooks,
 		Timeout: time.Duration(c.TimeoutSecs) * time.Second, AllowedHosts: c.AllowedHosts, Trust: r.trust,
 		Sandbox: r.o.Core.Sandbox, StageRoot: r.o.HookStageRoot, Logger: r.log, Now: r.o.Now,
@@ -39,9 +40,13 @@ func (r *Runtime) hookSet(ws string) *hooks.Set {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.hooks[ws]; ok {
+	if cur, ok := r.hooks[ws]; ok && cur != prev {
+		// Another caller replaced them meanwhile: theirs are as fresh.
 		go s.Close()
-		return old
+		return cur
+	}
+	if prev != nil {
+		go prev.Close() // waits for the hooks still running from it
 	}
 	r.hooks[ws] = s
 	return s
@@ -85,7 +90,18 @@ func (r *Runtime) FireHook(ctx context.Context, ws string, p hooks.Payload) hook
 	if p.Workspace == "" {
 		p.Workspace = ws
 	}
-	res := r.hookSet(ws).Fire(ctx, p)
+	var res hooks.Result
+	for i := 0; ; i++ {
+		var ok bool
+		if res, ok = r.hookSet(ws).TryFire(ctx, p); ok {
+			break
+		}
+		if i == 2 {
+			// The hooks were reloaded under us three times: fail closed.
+			res = r.hookSet(ws).Fire(ctx, p)
+			break
+		}
+	}
 	if res.Decision == hooks.Block {
 		r.log.Info("hook blocked", "event", p.Event, "hook", res.Hook, "reason", res.Reason, "session", p.SessionID)
 	}

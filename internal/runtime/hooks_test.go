@@ -583,3 +583,26 @@ func TestInvalidHooksFileBlocksToolCalls(t *testing.T) {
 		t.Errorf("errors %v", errs)
 	}
 }
+
+func TestEditedHooksApplyWithoutRestart(t *testing.T) {
+	w := newWorld(t, `{"text":"x"}`, "[workspace]\nmode = \"autonomous\"\n")
+	w.useProvider(writeOnce("a.txt", "x"))
+	id := w.session("autonomous")
+	w.turn(id, "go")
+	if _, err := os.Stat(filepath.Join(w.ws, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	// The user adds a blocking hook while the daemon runs.
+	dir := filepath.Join(w.home, "hooks")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "no.sh"), []byte("#!/bin/sh\necho '{\"decision\":\"block\",\"reason\":\"new rule\"}'\n"), 0o700)
+	os.WriteFile(filepath.Join(dir, "hooks.toml"), []byte("[[hook]]\nname = \"new\"\nevent = \"PreToolCall\"\ntools = [\"write_file\"]\ncommand = [\"./no.sh\"]\n"), 0o600)
+	w.useProvider(writeOnce("b.txt", "x"))
+	w.turn(id, "go")
+	if _, err := os.Stat(filepath.Join(w.ws, "b.txt")); err == nil {
+		t.Fatal("the new hook did not apply")
+	}
+	if r := w.results("write_file"); len(r) != 2 || !strings.Contains(r[1].Output, "new rule") {
+		t.Errorf("results %+v", r)
+	}
+}
