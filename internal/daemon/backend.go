@@ -8,6 +8,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/events"
 )
 
 // Caller is who makes a call: one authenticated connection.
@@ -98,6 +99,9 @@ type BackendDeps struct {
 	Core   *core.Core
 	Config *config.Config
 	Events Publisher
+	// Bus is the daemon's typed event bus (package events); nil lets the
+	// backend make its own.
+	Bus    *events.Bus
 	Logger *slog.Logger
 }
 

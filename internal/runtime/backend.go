@@ -13,6 +13,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capsule"
 	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/llm/providers"
@@ -63,7 +64,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			return nil, err
 		}
 	}
-	r, err := New(Options{Core: deps.Core, Config: deps.Config, Provider: prov, Store: deps.Core.DB.Sessions(), Events: deps.Events, Logger: deps.Logger, Bash: bash})
+	r, err := New(Options{Core: deps.Core, Config: deps.Config, Provider: prov, Store: deps.Core.DB.Sessions(), Events: deps.Events, Bus: deps.Bus, Logger: deps.Logger, Bash: bash})
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +108,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			deps.Logger.Warn("starting MCP servers", "err", err)
 		}
 	}
+	r.emit(events.DaemonStarted, "", events.Daemon{})
 	r.FireHook(context.Background(), "", hooks.Payload{Event: hooks.DaemonStart})
 	return b, nil
 }
@@ -285,6 +287,7 @@ func (b *Backend) Stats() daemon.BackendStats {
 // Shutdown implements daemon.Backend: turns first, then MCP servers and
 // capsules.
 func (b *Backend) Shutdown(ctx context.Context) error {
+	b.R.emit(events.DaemonStopped, "", events.Daemon{Reason: "shutdown"})
 	b.R.FireHook(ctx, "", hooks.Payload{Event: hooks.DaemonStop, Reason: "shutdown"})
 	err := b.R.Shutdown(ctx)
 	if b.MCP != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/workspace"
@@ -103,6 +104,7 @@ func (r *Runtime) FireHook(ctx context.Context, ws string, p hooks.Payload) hook
 		}
 	}
 	if res.Decision == hooks.Block {
+		r.emit(events.HookBlocked, p.SessionID, events.Hook{Event: string(p.Event), Hook: res.Hook, Reason: res.Reason})
 		r.log.Info("hook blocked", "event", p.Event, "hook", res.Hook, "reason", res.Reason, "session", p.SessionID)
 	}
 	return res

@@ -32,6 +32,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/mcp"
@@ -61,6 +62,9 @@ type Options struct {
 	// hooks directories are staged for their commands; empty means
 	// $TMPDIR/astrid-hooks-<uid>.
 	HookStageRoot string
+	// Bus receives the runtime's typed events (package events); nil means
+	// a Bus of the Runtime's own (Runtime.Bus).
+	Bus *events.Bus
 }
 
 // Runtime runs agent sessions. It is safe for concurrent use.
@@ -108,6 +112,9 @@ func New(o Options) (*Runtime, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Bus == nil {
+		o.Bus = events.New(o.Now)
 	}
 	if o.HookStageRoot == "" {
 		o.HookStageRoot = defaultHookStageRoot()
@@ -244,4 +251,12 @@ func (r *Runtime) publish(session string, typ api.EventType, data any) {
 		return
 	}
 	r.o.Events.Publish(e)
+}
+
+// Bus is the Runtime's event bus.
+func (r *Runtime) Bus() *events.Bus { return r.o.Bus }
+
+// emit publishes a typed event on the bus.
+func (r *Runtime) emit(kind events.Kind, session string, data any) {
+	r.o.Bus.Publish(kind, session, data)
 }

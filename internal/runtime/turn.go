@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/budget"
+	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/security"
@@ -64,6 +66,7 @@ func (r *Runtime) Send(ctx context.Context, sessionID, text string) (string, err
 		l.mu.Unlock()
 		_ = r.save(tctx, l)
 		r.publish(l.rec.ID, api.EventTurnComplete, api.TurnComplete{Turn: turn, StopReason: stop})
+		r.emit(events.MessageProcessed, l.rec.ID, events.Message{Turn: turn, StopReason: stop})
 	}()
 	return turn, nil
 }
@@ -88,6 +91,7 @@ func (r *Runtime) Cancel(ctx context.Context, sessionID, turn string) (bool, err
 // stop reason (sub-agents and tests use it).
 func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) string {
 	if l.depth == 0 {
+		r.emit(events.MessageReceived, l.rec.ID, events.Message{Turn: turn, Chars: len(text)})
 		res := r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.UserPrompt, SessionID: l.rec.ID, Turn: turn, Prompt: text})
 		if res.Blocked() {
 			r.turnError(l, turn, "the prompt was blocked by hook "+res.Hook+": "+res.Reason)
@@ -143,6 +147,7 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 
 func (r *Runtime) turnError(l *live, turn, msg string) {
 	r.publish(l.rec.ID, api.EventError, api.ErrorEvent{Turn: turn, Message: msg})
+	r.emit(events.Error, l.topID(), events.ErrorData{Message: msg})
 	r.notify(context.Background(), l.workspace(), l.topID(), "error", msg)
 }
 
@@ -186,10 +191,18 @@ func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Res
 	var resp llm.Response
 	var streamErr error
 	charged := false
+	model := r.o.Provider.Model()
+	start := time.Now()
+	r.emit(events.LLMRequestStarted, sid, events.LLM{Turn: turn, Model: model})
+	streaming := false
 	for ev, err := range r.o.Provider.Stream(ctx, req) {
 		if err != nil {
 			streamErr = err
 			break
+		}
+		if !streaming {
+			streaming = true
+			r.emit(events.LLMStreamStarted, sid, events.LLM{Turn: turn, Model: model})
 		}
 		switch ev.Kind {
 		case llm.EventText:
@@ -209,6 +222,7 @@ func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Res
 			resp.Usage = ev.Usage
 			r.budgetWarnings(l, res.Commit(ev.Usage.Cost))
 			charged = true
+			r.emit(events.LLMUsage, sid, events.LLM{Turn: turn, Model: model, InputTokens: int64(ev.Usage.InputTokens), OutputTokens: int64(ev.Usage.OutputTokens), CostUSD: ev.Usage.Cost.USD()})
 			r.publish(sid, api.EventUsage, api.Usage{Turn: turn, InputTokens: ev.Usage.InputTokens, OutputTokens: ev.Usage.OutputTokens,
 				CacheReadTokens: ev.Usage.CacheReadTokens, CacheWriteTokens: ev.Usage.CacheWriteTokens, CostUSD: ev.Usage.Cost.USD(),
 				ContextTokens: llm.EstimateTokens(req), ContextWindow: r.o.Config.Model.ContextWindow})
@@ -221,11 +235,20 @@ func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Res
 		r.budgetWarnings(l, res.Commit(-1))
 	}
 	resp.Reasoning = trimReasoning(resp.Reasoning)
+	if streaming {
+		r.emit(events.LLMStreamCompleted, sid, events.LLM{Turn: turn, Model: model, StopReason: string(resp.StopReason)})
+	}
+	if streamErr == nil && resp.StopReason == "" {
+		streamErr = errors.New("the model stream ended without a stop")
+	}
+	done := events.LLM{Turn: turn, Model: model, InputTokens: int64(resp.Usage.InputTokens), OutputTokens: int64(resp.Usage.OutputTokens),
+		CostUSD: resp.Usage.Cost.USD(), StopReason: string(resp.StopReason), Duration: time.Since(start)}
+	if streamErr != nil {
+		done.Error = streamErr.Error()
+	}
+	r.emit(events.LLMRequestCompleted, sid, done)
 	if streamErr != nil {
 		return nil, streamErr
-	}
-	if resp.StopReason == "" {
-		return nil, errors.New("the model stream ended without a stop")
 	}
 	return &resp, nil
 }
@@ -253,6 +276,7 @@ func trimReasoning(parts []llm.Part) []llm.Part {
 func (r *Runtime) budgetWarnings(l *live, warns []budget.Warning) {
 	for _, w := range warns {
 		r.publish(l.topID(), api.EventBudgetWarning, api.BudgetWarning{Account: w.Account, Key: w.Key, UsedUSD: w.Used.USD(), LimitUSD: w.Max.USD()})
+		r.emit(events.BudgetWarning, l.topID(), events.Budget{Account: w.Account, Key: w.Key, UsedUSD: w.Used.USD(), LimitUSD: w.Max.USD()})
 		r.notify(context.Background(), l.workspace(), l.topID(), "warn", fmt.Sprintf("budget %s: $%.2f of $%.2f used", w.Key, w.Used.USD(), w.Max.USD()))
 	}
 }
@@ -301,6 +325,7 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 		r.publish(sid, api.EventToolCallResult, api.ToolCallResult{Turn: turn, Call: c.ID, Tool: c.Name, Status: "cancelled"})
 		return toolResult(c, "cancelled before it ran", true)
 	}
+	r.emit(events.ToolCallStarted, sid, events.Tool{Turn: turn, Call: c.ID, Tool: c.Name})
 	ws := l.workspace()
 	args := json.RawMessage(c.Arguments)
 	sess := l.securitySession(r)
@@ -346,6 +371,11 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 		out, cut = out[:maxEventOutput], true
 	}
 	r.publish(sid, api.EventToolCallResult, api.ToolCallResult{Turn: turn, Call: c.ID, Tool: c.Name, Status: status, Output: out, Truncated: cut})
+	if status == "ok" {
+		r.emit(events.ToolCallCompleted, sid, events.Tool{Turn: turn, Call: c.ID, Tool: c.Name, Status: status})
+	} else {
+		r.emit(events.ToolCallFailed, sid, events.Tool{Turn: turn, Call: c.ID, Tool: c.Name, Status: status, Error: out})
+	}
 	post := pre
 	post.Arguments = args
 	if status == "ok" {
