@@ -93,6 +93,15 @@
 // PreApproval answers Deny without asking the human; a blocked
 // SubagentStart fails the task tool call.
 //
+// # Capsule interceptors
+//
+// Capsules declare WASM hook handlers as [[interceptor]] exports (package
+// capsule, Manager.Hook). The runtime calls their BeforeToolCall after the
+// PreToolCall hooks of this package, on the arguments as they will run,
+// and a block or a failure there refuses the call; AfterToolCall notes are
+// added to the result the model sees; SessionStart, SessionEnd and
+// UserPrompt are observed only.
+//
 // # Handler responses
 //
 // A handler answers with one JSON object (a command on stdout, an HTTP

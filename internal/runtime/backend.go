@@ -84,6 +84,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		return nil, fmt.Errorf("capsules: %w", err)
 	}
 	b.Capsules = cm
+	r.capsuleHook = cm.Hook
 	if err := cm.LoadInstalled(context.Background()); err != nil {
 		deps.Logger.Warn("loading installed capsules", "err", err)
 	}

@@ -16,7 +16,9 @@ import (
 	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/mcp"
+	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/workspace"
+	"github.com/astrid-runtime/astrid/sdk"
 )
 
 // hookSet returns the hooks of a workspace ("" for the user's hooks
@@ -274,4 +276,44 @@ func (b *Backend) TrustHooks(_ context.Context, _ daemon.Caller, p api.TrustHook
 	}
 	b.R.ReloadHooks()
 	return out, nil
+}
+
+// capsuleBefore asks the capsules' BeforeToolCall interceptors about a
+// call (after the hooks.toml hooks, on the arguments as they will run).
+// An error blocks: the capsule manager already turns a failing
+// interceptor into a block, and a failure to ask at all is a "no" too.
+func (r *Runtime) capsuleBefore(ctx context.Context, s security.Session, tool string, args []byte) (blocked bool, reason string) {
+	if r.capsuleHook == nil {
+		return false, ""
+	}
+	v, err := r.capsuleHook(ctx, s, sdk.HookEvent{Event: "BeforeToolCall", Session: s.ID, Tool: tool, Args: args})
+	if err != nil {
+		return true, "the capsule interceptors could not be asked: " + err.Error()
+	}
+	return v.Block, v.Reason
+}
+
+// capsuleAfter calls the AfterToolCall interceptors and returns their
+// note for the model ("" for none); a failure is logged.
+func (r *Runtime) capsuleAfter(ctx context.Context, s security.Session, tool string, args []byte, result string) string {
+	if r.capsuleHook == nil {
+		return ""
+	}
+	v, err := r.capsuleHook(ctx, s, sdk.HookEvent{Event: "AfterToolCall", Session: s.ID, Tool: tool, Args: args, Result: result})
+	if err != nil {
+		r.log.Warn("capsule AfterToolCall interceptors failed", "tool", tool, "err", err)
+		return ""
+	}
+	return v.Note
+}
+
+// capsuleEvent calls the interceptors of a session event (SessionStart,
+// SessionEnd, UserPrompt); they observe only, and a failure is logged.
+func (r *Runtime) capsuleEvent(ctx context.Context, s security.Session, event, text string) {
+	if r.capsuleHook == nil {
+		return
+	}
+	if _, err := r.capsuleHook(ctx, s, sdk.HookEvent{Event: event, Session: s.ID, Result: text}); err != nil {
+		r.log.Warn("capsule interceptors failed", "event", event, "err", err)
+	}
 }

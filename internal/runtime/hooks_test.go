@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,8 @@ import (
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
+	"github.com/astrid-runtime/astrid/internal/security"
+	"github.com/astrid-runtime/astrid/sdk"
 )
 
 // recorder is an HTTP hook endpoint: it records every payload by event
@@ -604,5 +607,74 @@ func TestEditedHooksApplyWithoutRestart(t *testing.T) {
 	}
 	if r := w.results("write_file"); len(r) != 2 || !strings.Contains(r[1].Output, "new rule") {
 		t.Errorf("results %+v", r)
+	}
+}
+
+// TestCapsuleInterceptorsWired checks that the capsules' [[interceptor]]
+// exports (capsule.Manager.Hook, faked here) see the events of real tool
+// calls and sessions, that BeforeToolCall can block and judges the
+// arguments a hooks.toml hook rewrote, and that an error blocks.
+func TestCapsuleInterceptorsWired(t *testing.T) {
+	w := guardWorld(t, "autonomous")
+	var mu sync.Mutex
+	var seen []sdk.HookEvent
+	w.rt.capsuleHook = func(_ context.Context, s security.Session, ev sdk.HookEvent) (sdk.HookVerdict, error) {
+		mu.Lock()
+		seen = append(seen, ev)
+		mu.Unlock()
+		switch {
+		case ev.Event == "BeforeToolCall" && strings.Contains(string(ev.Args), "final.txt"):
+			return sdk.HookVerdict{Block: true, Reason: "capsule says no"}, nil
+		case ev.Event == "BeforeToolCall" && strings.Contains(string(ev.Args), "err.txt"):
+			return sdk.HookVerdict{}, errors.New("wasm trap")
+		case ev.Event == "AfterToolCall":
+			return sdk.HookVerdict{Note: "[notes] remembered"}, nil
+		}
+		return sdk.HookVerdict{}, nil
+	}
+	id := w.session("autonomous")
+	// The guard rewrites draft.txt to final.txt; the capsule judges the
+	// rewritten call and blocks it.
+	w.useProvider(writeOnce("draft.txt", "x"))
+	w.turn(id, "draft")
+	if _, err := os.Stat(filepath.Join(w.ws, "final.txt")); err == nil {
+		t.Error("the capsule's block did not stop the rewritten call")
+	}
+	w.useProvider(writeOnce("err.txt", "x"))
+	w.turn(id, "err")
+	if _, err := os.Stat(filepath.Join(w.ws, "err.txt")); err == nil {
+		t.Error("a failing capsule interceptor did not block")
+	}
+	w.useProvider(writeOnce("ok.txt", "x"))
+	p := w.rt.o.Provider.(*funcProvider)
+	w.turn(id, "ok")
+	if _, err := os.Stat(filepath.Join(w.ws, "ok.txt")); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	last := lastResult(p.reqs[len(p.reqs)-1])
+	p.mu.Unlock()
+	if !strings.Contains(last, "[notes] remembered") {
+		t.Errorf("the AfterToolCall note did not reach the model: %q", last)
+	}
+	if err := w.rt.End(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	r := w.results("write_file")
+	if len(r) != 3 || !strings.Contains(r[0].Output, "capsule says no") || !strings.Contains(r[1].Output, "wasm trap") || r[2].Status != "ok" {
+		t.Errorf("results %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for _, ev := range seen {
+		kinds = append(kinds, ev.Event)
+		if ev.Session != id {
+			t.Errorf("event %+v for another session", ev)
+		}
+	}
+	want := "SessionStart UserPrompt BeforeToolCall UserPrompt BeforeToolCall UserPrompt BeforeToolCall AfterToolCall SessionEnd"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("capsule events:\n got %s\nwant %s", got, want)
 	}
 }

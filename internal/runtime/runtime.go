@@ -36,8 +36,10 @@ import (
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/mcp"
+	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
 	"github.com/astrid-runtime/astrid/internal/tools"
+	"github.com/astrid-runtime/astrid/sdk"
 )
 
 // Publisher delivers events to the frontends watching a session; the
@@ -79,6 +81,9 @@ type Runtime struct {
 	shared *sharedTools
 
 	trust *hooks.Trust // workspaces whose hooks the user trusted
+	// capsuleHook calls the loaded capsules' [[interceptor]] exports
+	// (capsule.Manager.Hook); nil: none. Set once, before the first turn.
+	capsuleHook func(ctx context.Context, s security.Session, ev sdk.HookEvent) (sdk.HookVerdict, error)
 
 	persona func() string // the spark persona for the system prompt
 	extra   []tools.Tool  // tools added to every registry (task, spark)

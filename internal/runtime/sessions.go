@@ -58,6 +58,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*session.Record,
 	r.mu.Unlock()
 	r.emit(events.SessionCreated, rec.ID, events.Session{Workspace: ws, Principal: rec.Principal, Frontend: rec.Frontend})
 	r.FireHook(ctx, ws, hooks.Payload{Event: hooks.SessionStart, SessionID: rec.ID, Principal: rec.Principal, Frontend: rec.Frontend})
+	r.capsuleEvent(ctx, security.Session{ID: rec.ID, Principal: rec.Principal, Frontend: rec.Frontend, Workspace: ws, Mode: mode}, "SessionStart", "")
 	return rec, nil
 }
 
@@ -142,6 +143,7 @@ func (r *Runtime) End(ctx context.Context, id string) error {
 	r.mu.Unlock()
 	r.emit(events.SessionEnded, id, events.Session{Workspace: l.workspace(), Reason: "ended"})
 	r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: id, Reason: "ended"})
+	r.capsuleEvent(ctx, l.securitySession(r), "SessionEnd", "ended")
 	if r.o.Bash != nil {
 		_ = r.o.Bash.Forget(id)
 	}

@@ -97,6 +97,7 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 			r.turnError(l, turn, "the prompt was blocked by hook "+res.Hook+": "+res.Reason)
 			return StopBlocked
 		}
+		r.capsuleEvent(ctx, l.securitySession(r), "UserPrompt", text)
 	}
 	l.mu.Lock()
 	l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartText, Text: text}}})
@@ -331,6 +332,16 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 	sess := l.securitySession(r)
 	pre := hooks.Payload{Event: hooks.PreToolCall, SessionID: sid, Workspace: ws, Turn: turn, CallID: c.ID, Tool: c.Name, Server: serverOf(c.Name), Arguments: args}
 	hr := r.FireHook(ctx, ws, pre)
+	if !hr.Blocked() {
+		run := args
+		if hr.Arguments != nil {
+			run = hr.Arguments
+		}
+		if blocked, reason := r.capsuleBefore(ctx, sess, c.Name, run); blocked {
+			hr = hooks.Result{Decision: hooks.Block, Hook: "capsule interceptor", Reason: reason}
+			r.emit(events.HookBlocked, sid, events.Hook{Event: "BeforeToolCall", Hook: hr.Hook, Reason: reason})
+		}
+	}
 	var res tools.Result
 	var err error
 	switch {
@@ -362,6 +373,11 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 		status = "denied"
 	case res.IsError:
 		status = "error"
+	}
+	if !hr.Blocked() && err == nil {
+		if note := r.capsuleAfter(context.WithoutCancel(ctx), sess, c.Name, args, res.Text); note != "" {
+			res.Text += "\n" + note
+		}
 	}
 	if hr.Arguments != nil {
 		res.Text = fmt.Sprintf("[the arguments of this call were rewritten by hook %s to %s]\n%s", strings.Join(hr.Modifiers, ", "), args, res.Text)
