@@ -53,6 +53,12 @@ const (
 	SubagentFailed    Kind = "subagent.failed"    // Subagent
 	SubagentCancelled Kind = "subagent.cancelled" // Subagent
 
+	ApprovalRequested Kind = "approval.requested" // Approval
+	ApprovalGranted   Kind = "approval.granted"   // Approval
+	ApprovalDenied    Kind = "approval.denied"    // Approval
+	ApprovalDeferred  Kind = "approval.deferred"  // Approval: nobody answered in time
+	ApprovalResolved  Kind = "approval.resolved"  // Approval: any answer, after granted/denied
+
 	BudgetWarning Kind = "budget.warning" // Budget
 
 	HookBlocked Kind = "hook.blocked" // Hook: a hook refused an action
@@ -120,6 +126,16 @@ type Subagent struct {
 	Depth       int    `json:"depth"`
 	StopReason  string `json:"stop_reason,omitempty"`
 	Error       string `json:"error,omitempty"`
+}
+
+// Approval is the data of approval.* events.
+type Approval struct {
+	Request  string `json:"request"`
+	Kind     string `json:"kind,omitempty"`
+	Resource string `json:"resource,omitempty"`
+	Decision string `json:"decision,omitempty"`
+	By       string `json:"by,omitempty"`
+	Deferred string `json:"deferred,omitempty"`
 }
 
 // Budget is the data of budget.* events.
