@@ -53,6 +53,14 @@ const (
 	SubagentFailed    Kind = "subagent.failed"    // Subagent
 	SubagentCancelled Kind = "subagent.cancelled" // Subagent
 
+	MCPServerConnected    Kind = "mcp.server_connected"    // MCP
+	MCPServerDisconnected Kind = "mcp.server_disconnected" // MCP
+	MCPServerRestarted    Kind = "mcp.server_restarted"    // MCP: connected again after a disconnect
+
+	CapsuleLoaded   Kind = "capsule.loaded"   // Capsule
+	CapsuleFailed   Kind = "capsule.failed"   // Capsule
+	CapsuleUnloaded Kind = "capsule.unloaded" // Capsule
+
 	ApprovalRequested Kind = "approval.requested" // Approval
 	ApprovalGranted   Kind = "approval.granted"   // Approval
 	ApprovalDenied    Kind = "approval.denied"    // Approval
@@ -126,6 +134,20 @@ type Subagent struct {
 	Depth       int    `json:"depth"`
 	StopReason  string `json:"stop_reason,omitempty"`
 	Error       string `json:"error,omitempty"`
+}
+
+// MCP is the data of mcp.* events.
+type MCP struct {
+	Server string `json:"server"`
+	State  string `json:"state"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Capsule is the data of capsule.* events.
+type Capsule struct {
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Approval is the data of approval.* events.

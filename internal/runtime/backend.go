@@ -75,6 +75,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
 		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
+			r.emitCapsule(t, info)
 			if e, err := api.NewEvent("", t, info); err == nil {
 				deps.Events.Publish(e)
 			}
@@ -96,6 +97,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
 			Logger:         deps.Logger,
 			Notify: func(ev mcp.Event) {
+				r.emitMCP(ev)
 				if ev.Kind == "state" && ev.Error != "" {
 					deps.Logger.Warn("MCP server", "server", ev.Server, "state", ev.State, "err", ev.Error)
 				}

@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
+	"github.com/astrid-runtime/astrid/internal/mcp"
 )
 
 // drain returns the events received so far, by kind.
@@ -149,5 +151,41 @@ func TestBusDaemonEvents(t *testing.T) {
 	got := drain(sub)
 	if len(got[events.DaemonStopped]) != 1 || got[events.DaemonStopped][0].Data.(events.Daemon).Reason != "shutdown" {
 		t.Errorf("daemon.stopped: %+v", got)
+	}
+}
+
+// TestBusMCPAndCapsuleEvents checks the mapping of the MCP manager's and
+// the capsule manager's notices (the closures NewBackendWith gives them
+// call these) to typed events.
+func TestBusMCPAndCapsuleEvents(t *testing.T) {
+	w := newWorld(t, `{"text":"x"}`, "")
+	sub := w.rt.Bus().Subscribe(100, nil)
+	w.rt.emitMCP(mcp.Event{Kind: "state", Server: "gh", State: mcp.StateStarting})
+	w.rt.emitMCP(mcp.Event{Kind: "state", Server: "gh", State: mcp.StateRunning})
+	w.rt.emitMCP(mcp.Event{Kind: "tools_changed", Server: "gh"})
+	w.rt.emitMCP(mcp.Event{Kind: "state", Server: "gh", State: mcp.StateFailed, Error: "exit 1"})
+	w.rt.emitMCP(mcp.Event{Kind: "state", Server: "gh", State: mcp.StateRunning})
+	w.rt.emitCapsule(api.EventCapsuleLoaded, api.CapsuleInfo{ID: "notes", Version: "1.0.0"})
+	w.rt.emitCapsule(api.EventCapsuleFailed, api.CapsuleInfo{ID: "bad", Error: "trap"})
+	w.rt.emitCapsule(api.EventCapsuleUnloaded, api.CapsuleInfo{ID: "notes"})
+	var got []string
+	for {
+		select {
+		case e := <-sub.C:
+			switch d := e.Data.(type) {
+			case events.MCP:
+				got = append(got, string(e.Kind)+":"+d.Server+":"+d.Error)
+			case events.Capsule:
+				got = append(got, string(e.Kind)+":"+d.ID+":"+d.Error)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	want := "mcp.server_connected:gh: mcp.server_disconnected:gh:exit 1 mcp.server_connected:gh: mcp.server_restarted:gh: " +
+		"capsule.loaded:notes: capsule.failed:bad:trap capsule.unloaded:notes:"
+	if g := strings.Join(got, " "); g != want {
+		t.Errorf("got  %s\nwant %s", g, want)
 	}
 }

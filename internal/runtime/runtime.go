@@ -96,6 +96,7 @@ type Runtime struct {
 	elicits  map[string]*pendingElicitation // guarded by mu; by request id
 	hooks    map[string]*hooks.Set          // guarded by mu; by workspace root
 	closing  bool                           // guarded by mu
+	mcpSeen  map[string]bool                // guarded by mu; MCP servers that were connected
 }
 
 // New returns a Runtime.
@@ -264,4 +265,41 @@ func (r *Runtime) Bus() *events.Bus { return r.o.Bus }
 // emit publishes a typed event on the bus.
 func (r *Runtime) emit(kind events.Kind, session string, data any) {
 	r.o.Bus.Publish(kind, session, data)
+}
+
+// emitMCP publishes an MCP server's state changes.
+func (r *Runtime) emitMCP(ev mcp.Event) {
+	if ev.Kind != "state" {
+		return
+	}
+	d := events.MCP{Server: ev.Server, State: ev.State, Error: ev.Error}
+	switch ev.State {
+	case mcp.StateRunning:
+		r.mu.Lock()
+		again := r.mcpSeen[ev.Server]
+		if r.mcpSeen == nil {
+			r.mcpSeen = map[string]bool{}
+		}
+		r.mcpSeen[ev.Server] = true
+		r.mu.Unlock()
+		r.emit(events.MCPServerConnected, "", d)
+		if again {
+			r.emit(events.MCPServerRestarted, "", d)
+		}
+	case mcp.StateStopped, mcp.StateFailed:
+		r.emit(events.MCPServerDisconnected, "", d)
+	}
+}
+
+// emitCapsule publishes a capsule's load, failure or unload.
+func (r *Runtime) emitCapsule(t api.EventType, info api.CapsuleInfo) {
+	d := events.Capsule{ID: info.ID, Version: info.Version, Error: info.Error}
+	switch t {
+	case api.EventCapsuleLoaded:
+		r.emit(events.CapsuleLoaded, "", d)
+	case api.EventCapsuleFailed:
+		r.emit(events.CapsuleFailed, "", d)
+	case api.EventCapsuleUnloaded:
+		r.emit(events.CapsuleUnloaded, "", d)
+	}
 }
