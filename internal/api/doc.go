@@ -33,6 +33,7 @@
 //	inspection    status sessionBudget sessionAllowances sessionAudit
 //	MCP servers   listServers startServer stopServer listTools
 //	capsules      listCapsules loadCapsule unloadCapsule
+//	hooks         listHooks testHooks trustHooks
 //	events        subscribeEvents unsubscribeEvents
 //	lifecycle     shutdown
 //

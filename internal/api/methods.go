@@ -29,6 +29,9 @@ const (
 	MethodListCapsules        = "astrid.listCapsules"
 	MethodLoadCapsule         = "astrid.loadCapsule"
 	MethodUnloadCapsule       = "astrid.unloadCapsule"
+	MethodListHooks           = "astrid.listHooks"
+	MethodTestHooks           = "astrid.testHooks"
+	MethodTrustHooks          = "astrid.trustHooks"
 	MethodShutdown            = "astrid.shutdown"
 	MethodSubscribeEvents     = "astrid.subscribeEvents"
 	MethodUnsubscribeEvents   = "astrid.unsubscribeEvents"
@@ -45,7 +48,8 @@ var Methods = []string{
 	MethodListApprovals, MethodResolveApproval, MethodStatus, MethodListServers,
 	MethodStartServer, MethodStopServer, MethodListTools, MethodSessionBudget,
 	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
-	MethodUnloadCapsule, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
+	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
+	MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
 }
 
 // Errors the daemon answers with. Package rpc maps each to a stable
@@ -634,3 +638,95 @@ func (p UnsubscribeEventsParams) Validate() error { return required("subscriptio
 // runtime cancel its turns and save its sessions, closes the audit log and
 // removes its port, pid and token files. Result: Empty.
 type ShutdownParams struct{}
+
+// HookInfo describes one configured hook (see package hooks for the
+// fields' meaning).
+type HookInfo struct {
+	Name        string   `json:"name"`
+	Event       string   `json:"event"`
+	Kind        string   `json:"kind"` // "command" or "http"
+	Command     []string `json:"command,omitempty"`
+	URL         string   `json:"url,omitempty"`
+	Tools       []string `json:"tools,omitempty"`
+	Servers     []string `json:"servers,omitempty"`
+	Glob        []string `json:"glob,omitempty"`
+	Regex       string   `json:"regex,omitempty"`
+	FailAction  string   `json:"fail_action"`
+	Priority    int      `json:"priority"`
+	Async       bool     `json:"async,omitempty"`
+	TimeoutSecs int64    `json:"timeout_secs"`
+	File        string   `json:"file"`
+	Line        int      `json:"line"`
+	// Workspace marks a hook of the workspace's .astrid/hooks; Trusted is
+	// false when it may not run (the workspace is not trusted, or
+	// hooks.allow_workspace_hooks is off).
+	Workspace bool `json:"workspace,omitempty"`
+	Trusted   bool `json:"trusted"`
+}
+
+// ListHooksParams are the params of astrid.listHooks: the user's hooks
+// and, with Workspace (an absolute directory), that workspace's.
+type ListHooksParams struct {
+	Workspace string `json:"workspace,omitempty"`
+}
+
+// ListHooksResult is the result of astrid.listHooks, in the order the
+// hooks run. Error is set when the hooks configuration is invalid (then
+// every blocking event is refused).
+type ListHooksResult struct {
+	Hooks []HookInfo `json:"hooks"`
+	Error string     `json:"error,omitempty"`
+}
+
+// TestHooksParams are the params of astrid.testHooks, which dry-runs the
+// hooks of Event (only Hook, when set) with a sample payload; Tool and
+// Arguments replace the sample's for tool events. Nothing is executed but
+// the hooks themselves.
+type TestHooksParams struct {
+	Workspace string          `json:"workspace,omitempty"`
+	Event     string          `json:"event"`
+	Hook      string          `json:"hook,omitempty"`
+	Tool      string          `json:"tool,omitempty"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+}
+
+// Validate implements Validator.
+func (p TestHooksParams) Validate() error { return required("event", p.Event) }
+
+// HookRun is what one hook answered in astrid.testHooks. Error is set when
+// it failed; FailAction then says what would happen.
+type HookRun struct {
+	Hook       string          `json:"hook"`
+	Decision   string          `json:"decision,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Arguments  json.RawMessage `json:"arguments,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	FailAction string          `json:"fail_action"`
+	Skipped    string          `json:"skipped,omitempty"`
+	Millis     int64           `json:"millis"`
+}
+
+// TestHooksResult is the result of astrid.testHooks.
+type TestHooksResult struct {
+	Event   string          `json:"event"`
+	Payload json.RawMessage `json:"payload"`
+	Runs    []HookRun       `json:"runs"`
+}
+
+// TrustHooksParams are the params of astrid.trustHooks: trust (or, with
+// Revoke, stop trusting) the hooks a workspace has now.
+type TrustHooksParams struct {
+	Workspace string `json:"workspace"`
+	Revoke    bool   `json:"revoke,omitempty"`
+}
+
+// Validate implements Validator.
+func (p TrustHooksParams) Validate() error { return required("workspace", p.Workspace) }
+
+// TrustHooksResult is the result of astrid.trustHooks: the canonical
+// workspace root and the digest of its hooks directory now trusted ("" on
+// revoke).
+type TrustHooksResult struct {
+	Workspace string `json:"workspace"`
+	Digest    string `json:"digest,omitempty"`
+}

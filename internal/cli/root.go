@@ -131,6 +131,7 @@ func newRootCmd(env *Env) *cobra.Command {
 		newSessionsCmd(env),
 		newServersCmd(env),
 		newCapsuleCmd(env),
+		newHooksCmd(env),
 	)
 	return root
 }

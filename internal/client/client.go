@@ -312,6 +312,21 @@ func (c *Client) ListCapsules(ctx context.Context) ([]api.CapsuleInfo, error) {
 	return r.Capsules, err
 }
 
+// ListHooks calls astrid.listHooks.
+func (c *Client) ListHooks(ctx context.Context, p api.ListHooksParams) (api.ListHooksResult, error) {
+	return call[api.ListHooksResult](ctx, c, api.MethodListHooks, p)
+}
+
+// TestHooks calls astrid.testHooks.
+func (c *Client) TestHooks(ctx context.Context, p api.TestHooksParams) (api.TestHooksResult, error) {
+	return call[api.TestHooksResult](ctx, c, api.MethodTestHooks, p)
+}
+
+// TrustHooks calls astrid.trustHooks.
+func (c *Client) TrustHooks(ctx context.Context, p api.TrustHooksParams) (api.TrustHooksResult, error) {
+	return call[api.TrustHooksResult](ctx, c, api.MethodTrustHooks, p)
+}
+
 // LoadCapsule calls astrid.loadCapsule.
 func (c *Client) LoadCapsule(ctx context.Context, p api.LoadCapsuleParams) (api.CapsuleInfo, error) {
 	return call[api.CapsuleInfo](ctx, c, api.MethodLoadCapsule, p)

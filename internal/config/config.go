@@ -175,6 +175,9 @@ type Hooks struct {
 	TimeoutSecs int64 `toml:"timeout_secs" json:"timeout_secs"`
 	// AllowWorkspaceHooks lets hooks found in <workspace>/.astrid/hooks run.
 	AllowWorkspaceHooks bool `toml:"allow_workspace_hooks" json:"allow_workspace_hooks"`
+	// AllowedHosts are the hosts HTTP hooks may post to besides loopback
+	// (names, *.suffix, host:port or CIDR prefixes).
+	AllowedHosts []string `toml:"allowed_hosts" json:"allowed_hosts"`
 }
 
 // Logging configures the daemon log.

@@ -78,7 +78,7 @@
 //	  security.policy.denied_hosts, workspace.never_allow
 //	subset (allow lists only shrink; an entry not in the base is an error):
 //	  security.policy.allowed_hosts, workspace.auto_allow_read,
-//	  workspace.auto_allow_write
+//	  workspace.auto_allow_write, hooks.allowed_hosts
 //	stricter (along the order loosest → strictest):
 //	  workspace.mode          autonomous → guided → safe
 //	  workspace.escape_policy ask → deny

@@ -133,6 +133,7 @@ var fields = map[string]field{
 	"hooks.enabled":               {check: anyBool, ws: wsDeny},
 	"hooks.timeout_secs":          {check: intIn(1, 3600), ws: wsLower},
 	"hooks.allow_workspace_hooks": {check: anyBool, ws: wsDeny},
+	"hooks.allowed_hosts":         {check: strList(hostPattern), ws: wsSubset},
 
 	"logging.level":  {check: str(oneOf("debug", "info", "warn", "error")), ws: wsDeny},
 	"logging.format": {check: str(oneOf("text", "json")), ws: wsDeny},

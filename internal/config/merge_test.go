@@ -346,6 +346,14 @@ func TestWorkspaceSubset(t *testing.T) {
 			wantErr: `security.policy.allowed_hosts: "evil.example" not in the list from user config`},
 		{name: "allowed hosts over an empty base", workspace: "[security.policy]\nallowed_hosts = [\"evil.example\"]\n",
 			wantErr: `"evil.example" not in the list from the defaults`},
+		{name: "hook hosts grow", workspace: "[hooks]\nallowed_hosts = [\"evil.example\"]\n",
+			wantErr: `hooks.allowed_hosts: "evil.example" not in the list from the defaults`},
+		{name: "hook hosts shrink", user: "[hooks]\nallowed_hosts = [\"a.example\", \"b.example\"]\n", workspace: "[hooks]\nallowed_hosts = [\"b.example\"]\n",
+			check: func(t *testing.T, c *Config) {
+				if diff := cmp.Diff([]string{"b.example"}, c.Hooks.AllowedHosts); diff != "" {
+					t.Error(diff)
+				}
+			}},
 		{name: "auto allow read shrinks", user: base, workspace: "[workspace]\nauto_allow_read = [\"docs/**\"]\n",
 			check: func(t *testing.T, c *Config) {
 				if diff := cmp.Diff([]string{"docs/**"}, c.Workspace.AutoAllowRead); diff != "" {

@@ -88,7 +88,7 @@ func TestWorkspaceRules(t *testing.T) {
 			"security.policy.denied_hosts", "workspace.never_allow",
 		},
 		wsSubset: {
-			"security.policy.allowed_hosts", "workspace.auto_allow_read", "workspace.auto_allow_write",
+			"security.policy.allowed_hosts", "workspace.auto_allow_read", "workspace.auto_allow_write", "hooks.allowed_hosts",
 		},
 		wsStricter:  {"workspace.mode", "workspace.escape_policy"},
 		wsTrueOnly:  {"security.policy.require_approval_for_delete", "security.policy.require_approval_for_network"},

@@ -8,6 +8,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/events"
 )
 
 // Caller is who makes a call: one authenticated connection.
@@ -60,6 +61,10 @@ type Backend interface {
 	LoadCapsule(ctx context.Context, c Caller, p api.LoadCapsuleParams) (api.CapsuleInfo, error)
 	UnloadCapsule(ctx context.Context, c Caller, p api.UnloadCapsuleParams) (api.Empty, error)
 
+	ListHooks(ctx context.Context, c Caller, p api.ListHooksParams) (api.ListHooksResult, error)
+	TestHooks(ctx context.Context, c Caller, p api.TestHooksParams) (api.TestHooksResult, error)
+	TrustHooks(ctx context.Context, c Caller, p api.TrustHooksParams) (api.TrustHooksResult, error)
+
 	// Stats reports counts for astrid.status and the idle shutdown of an
 	// ephemeral daemon. It must not block.
 	Stats() BackendStats
@@ -94,6 +99,9 @@ type BackendDeps struct {
 	Core   *core.Core
 	Config *config.Config
 	Events Publisher
+	// Bus is the daemon's typed event bus (package events); nil lets the
+	// backend make its own.
+	Bus    *events.Bus
 	Logger *slog.Logger
 }
 
@@ -188,6 +196,21 @@ func (u Unavailable) LoadCapsule(context.Context, Caller, api.LoadCapsuleParams)
 // UnloadCapsule implements Backend.
 func (u Unavailable) UnloadCapsule(context.Context, Caller, api.UnloadCapsuleParams) (api.Empty, error) {
 	return api.Empty{}, u.err("capsules")
+}
+
+// ListHooks implements Backend.
+func (u Unavailable) ListHooks(context.Context, Caller, api.ListHooksParams) (api.ListHooksResult, error) {
+	return api.ListHooksResult{}, u.err("hooks")
+}
+
+// TestHooks implements Backend.
+func (u Unavailable) TestHooks(context.Context, Caller, api.TestHooksParams) (api.TestHooksResult, error) {
+	return api.TestHooksResult{}, u.err("hooks")
+}
+
+// TrustHooks implements Backend.
+func (u Unavailable) TrustHooks(context.Context, Caller, api.TrustHooksParams) (api.TrustHooksResult, error) {
+	return api.TrustHooksResult{}, u.err("hooks")
 }
 
 // Stats implements Backend.

@@ -133,6 +133,18 @@ func (f *fakeBackend) UnloadCapsule(_ context.Context, _ Caller, p api.UnloadCap
 	return api.Empty{}, fmt.Errorf("%w: capsule %q is not loaded", api.ErrNotFound, p.ID)
 }
 
+func (f *fakeBackend) ListHooks(context.Context, Caller, api.ListHooksParams) (api.ListHooksResult, error) {
+	return api.ListHooksResult{Hooks: []api.HookInfo{}}, nil
+}
+
+func (f *fakeBackend) TestHooks(_ context.Context, _ Caller, p api.TestHooksParams) (api.TestHooksResult, error) {
+	return api.TestHooksResult{Event: p.Event, Runs: []api.HookRun{}}, nil
+}
+
+func (f *fakeBackend) TrustHooks(_ context.Context, _ Caller, p api.TrustHooksParams) (api.TrustHooksResult, error) {
+	return api.TrustHooksResult{Workspace: p.Workspace}, nil
+}
+
 func (f *fakeBackend) Stats() BackendStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -59,6 +59,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/fanout"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/sandbox"
@@ -138,6 +139,7 @@ type Daemon struct {
 	core    *core.Core
 	backend Backend
 	hub     *fanout.Hub
+	bus     *events.Bus // typed events; the backend publishes on it too
 	log     *slog.Logger
 	files   *stateFiles
 	token   []byte
@@ -223,7 +225,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	defer ln.Close()
 
 	d := &Daemon{
-		opts: opts, cfg: cfg, hub: fanout.NewHub(nil), log: lg, files: files,
+		opts: opts, cfg: cfg, hub: fanout.NewHub(nil), bus: events.New(nil), log: lg, files: files,
 		port: ln.Addr().(*net.TCPAddr).Port, started: time.Now(),
 		shutdown: make(chan struct{}), conns: map[*clientConn]struct{}{}, idle: make(chan struct{}, 1),
 	}
@@ -250,7 +252,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	}()
 	d.backend = Unavailable{Reason: "the agent runtime is not part of this daemon"}
 	if opts.NewBackend != nil {
-		if d.backend, err = opts.NewBackend(ctx, BackendDeps{Core: d.core, Config: cfg, Events: d, Logger: lg}); err != nil {
+		if d.backend, err = opts.NewBackend(ctx, BackendDeps{Core: d.core, Config: cfg, Events: d, Bus: d.bus, Logger: lg}); err != nil {
 			return fail(fmt.Errorf("agent runtime: %w", err))
 		}
 	}
@@ -424,6 +426,7 @@ func logLevel(s string) slog.Level {
 
 // notice turns the interceptor's notices into events.
 func (d *Daemon) notice(n security.Notice) {
+	d.busNotice(n)
 	if d.hub == nil {
 		return
 	}
@@ -464,3 +467,39 @@ func (d *Daemon) notice(n security.Notice) {
 	}
 	d.Publish(e)
 }
+
+// busNotice publishes an interceptor notice as typed events.
+func (d *Daemon) busNotice(n security.Notice) {
+	if d.bus == nil || (n.Request == nil && n.Warning == nil) {
+		return
+	}
+	var a events.Approval
+	if n.Request != nil {
+		a = events.Approval{Request: n.Request.ID, Kind: n.Request.Kind, Resource: n.Request.Resource, Deferred: n.Deferred}
+	}
+	switch n.Kind {
+	case "approval_requested":
+		d.bus.Publish(events.ApprovalRequested, n.Session, a)
+	case "approval_resolved":
+		if n.Answer == nil {
+			return
+		}
+		a.Decision, a.By = string(n.Answer.Decision), n.Answer.By
+		kind := events.ApprovalDenied
+		if n.Answer.Decision.Allows() {
+			kind = events.ApprovalGranted
+		}
+		d.bus.Publish(kind, n.Session, a)
+		d.bus.Publish(events.ApprovalResolved, n.Session, a)
+	case "deferred":
+		a.Decision = "deferred"
+		d.bus.Publish(events.ApprovalDeferred, n.Session, a)
+	case "budget_warning":
+		if w := n.Warning; w != nil {
+			d.bus.Publish(events.BudgetWarning, n.Session, events.Budget{Account: w.Account, Key: w.Key, UsedUSD: w.Used.USD(), LimitUSD: w.Max.USD()})
+		}
+	}
+}
+
+// Bus is the daemon's typed event bus.
+func (d *Daemon) Bus() *events.Bus { return d.bus }

@@ -88,6 +88,15 @@ var methods = map[string]methodFunc{
 	api.MethodLoadCapsule: backend(func(b Backend) func(context.Context, Caller, api.LoadCapsuleParams) (api.CapsuleInfo, error) {
 		return b.LoadCapsule
 	}),
+	api.MethodListHooks: backend(func(b Backend) func(context.Context, Caller, api.ListHooksParams) (api.ListHooksResult, error) {
+		return b.ListHooks
+	}),
+	api.MethodTestHooks: backend(func(b Backend) func(context.Context, Caller, api.TestHooksParams) (api.TestHooksResult, error) {
+		return b.TestHooks
+	}),
+	api.MethodTrustHooks: backend(func(b Backend) func(context.Context, Caller, api.TrustHooksParams) (api.TrustHooksResult, error) {
+		return b.TrustHooks
+	}),
 	api.MethodUnloadCapsule: backend(func(b Backend) func(context.Context, Caller, api.UnloadCapsuleParams) (api.Empty, error) {
 		return b.UnloadCapsule
 	}),

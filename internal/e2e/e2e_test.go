@@ -404,3 +404,75 @@ func TestCapsuleToolUsedByTheAgent(t *testing.T) {
 		t.Errorf("audit verify: %s", out)
 	}
 }
+
+func TestHooksThroughTheDaemon(t *testing.T) {
+	transcript := `{"tool_calls": [{"id": "c1", "name": "write_file", "arguments": {"file_path": ".env", "content": "SECRET=1\n"}}]}
+{"expect": {"tool_results": 1}, "text": "Could not write it."}
+`
+	e := newEnv(t, transcript, "[hooks]\nallow_workspace_hooks = true\n")
+	hooksDir := filepath.Join(e.home, "hooks")
+	os.MkdirAll(hooksDir, 0o700)
+	os.WriteFile(filepath.Join(hooksDir, "hooks.toml"), []byte(`[[hook]]
+name = "no-env-files"
+event = "PreToolCall"
+tools = ["write_file", "edit_file"]
+command = ["./check.sh"]
+timeout_secs = 10
+`), 0o600)
+	os.WriteFile(filepath.Join(hooksDir, "check.sh"), []byte(`#!/bin/sh
+case "$(cat)" in
+*'"file_path":".env"'*) echo '{"decision":"block","reason":"no .env files"}' ;;
+*) echo '{"decision":"continue"}' ;;
+esac
+`), 0o700)
+	wsHooks := filepath.Join(e.ws, ".astrid", "hooks")
+	os.MkdirAll(wsHooks, 0o755)
+	os.WriteFile(filepath.Join(wsHooks, "hooks.toml"), []byte("[[hook]]\nname = \"ws-log\"\nevent = \"PostToolCall\"\ncommand = [\"./log.sh\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(wsHooks, "log.sh"), []byte("#!/bin/sh\ncat >/dev/null\necho '{\"decision\":\"continue\"}'\n"), 0o755)
+
+	out, stderr, code := e.astrid("hooks", "list")
+	if code != 0 || !strings.Contains(out, "no-env-files") || !strings.Contains(out, "ws-log") || !strings.Contains(out, "untrusted") {
+		t.Fatalf("hooks list (%d):\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code = e.astrid("hooks", "test", "PreToolCall", "--args", `{"file_path":".env","content":"x"}`)
+	if code != 0 || !strings.Contains(out, "block: no .env files") {
+		t.Errorf("hooks test (%d):\n%s\n%s", code, out, stderr)
+	}
+	out, _, _ = e.astrid("--format", "json", "hooks", "test", "PreToolCall")
+	if !strings.Contains(out, `"decision": "continue"`) {
+		t.Errorf("hooks test with the sample payload:\n%s", out)
+	}
+	out, _, _ = e.astrid("hooks", "test", "PostToolCall")
+	if !strings.Contains(out, "skipped") {
+		t.Errorf("an untrusted workspace hook was not skipped:\n%s", out)
+	}
+	out, stderr, code = e.astrid("hooks", "info", "no-env-files")
+	if code != 0 || !strings.Contains(out, "write_file, edit_file") || !strings.Contains(out, "hooks.toml:1") {
+		t.Errorf("hooks info (%d):\n%s\n%s", code, out, stderr)
+	}
+
+	// The hook blocks the agent's real tool call.
+	out, stderr, code = e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "autonomous", "write .env")
+	if code != 0 {
+		t.Fatalf("exec exited %d\n%s\n%s", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(e.ws, ".env")); err == nil {
+		t.Fatal("the hook did not block the write")
+	}
+	if !strings.Contains(out, "blocked by hook no-env-files: no .env files") {
+		t.Errorf("exec output:\n%s", out)
+	}
+
+	out, stderr, code = e.astrid("hooks", "trust")
+	if code != 0 || !strings.Contains(out, "trusted the hooks of "+e.ws) {
+		t.Fatalf("hooks trust (%d):\n%s\n%s", code, out, stderr)
+	}
+	out, _, _ = e.astrid("hooks", "list")
+	if strings.Contains(out, "untrusted") {
+		t.Errorf("still untrusted after trust:\n%s", out)
+	}
+	out, _, _ = e.astrid("hooks", "test", "PostToolCall")
+	if !strings.Contains(out, "ws-log") || strings.Contains(out, "skipped") {
+		t.Errorf("the trusted workspace hook did not run:\n%s", out)
+	}
+}

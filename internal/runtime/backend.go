@@ -13,6 +13,8 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capsule"
 	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/events"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/llm/providers"
 	"github.com/astrid-runtime/astrid/internal/mcp"
@@ -62,7 +64,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			return nil, err
 		}
 	}
-	r, err := New(Options{Core: deps.Core, Config: deps.Config, Provider: prov, Store: deps.Core.DB.Sessions(), Events: deps.Events, Logger: deps.Logger, Bash: bash})
+	r, err := New(Options{Core: deps.Core, Config: deps.Config, Provider: prov, Store: deps.Core.DB.Sessions(), Events: deps.Events, Bus: deps.Bus, Logger: deps.Logger, Bash: bash})
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +75,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
 		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
+			r.emitCapsule(t, info)
 			if e, err := api.NewEvent("", t, info); err == nil {
 				deps.Events.Publish(e)
 			}
@@ -82,6 +85,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		return nil, fmt.Errorf("capsules: %w", err)
 	}
 	b.Capsules = cm
+	r.capsuleHook = cm.Hook
 	if err := cm.LoadInstalled(context.Background()); err != nil {
 		deps.Logger.Warn("loading installed capsules", "err", err)
 	}
@@ -93,6 +97,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
 			Logger:         deps.Logger,
 			Notify: func(ev mcp.Event) {
+				r.emitMCP(ev)
 				if ev.Kind == "state" && ev.Error != "" {
 					deps.Logger.Warn("MCP server", "server", ev.Server, "state", ev.State, "err", ev.Error)
 				}
@@ -106,6 +111,8 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			deps.Logger.Warn("starting MCP servers", "err", err)
 		}
 	}
+	r.emit(events.DaemonStarted, "", events.Daemon{})
+	r.FireHook(context.Background(), "", hooks.Payload{Event: hooks.DaemonStart})
 	return b, nil
 }
 
@@ -283,6 +290,8 @@ func (b *Backend) Stats() daemon.BackendStats {
 // Shutdown implements daemon.Backend: turns first, then MCP servers and
 // capsules.
 func (b *Backend) Shutdown(ctx context.Context) error {
+	b.R.emit(events.DaemonStopped, "", events.Daemon{Reason: "shutdown"})
+	b.R.FireHook(ctx, "", hooks.Payload{Event: hooks.DaemonStop, Reason: "shutdown"})
 	err := b.R.Shutdown(ctx)
 	if b.MCP != nil {
 		err = errors.Join(err, b.MCP.Close(ctx))

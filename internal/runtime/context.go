@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 )
 
@@ -59,7 +60,8 @@ func (r *Runtime) compact(ctx context.Context, l *live, turn string) error {
 	}
 	l.mu.Lock()
 	req := &llm.Request{System: r.systemPrompt(l.rec.Workspace, l.depth), Summary: l.rec.Summary, Messages: l.rec.Messages}
-	over := llm.EstimateTokens(req) > r.contextLimit()
+	tokens := llm.EstimateTokens(req)
+	over := tokens > r.contextLimit()
 	keep := int(r.o.Config.Runtime.KeepRecentCount)
 	cut := splitPoint(l.rec.Messages, keep)
 	old := append([]llm.Message(nil), l.rec.Messages[:cut]...)
@@ -68,6 +70,7 @@ func (r *Runtime) compact(ctx context.Context, l *live, turn string) error {
 	if !over || cut == 0 {
 		return nil
 	}
+	r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.PreCompact, SessionID: l.topID(), Turn: turn, Messages: cut, Tokens: int(tokens)})
 	sreq := &llm.Request{
 		System:    summaryPrompt,
 		Summary:   prevSummary,

@@ -32,10 +32,14 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/events"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/mcp"
+	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
 	"github.com/astrid-runtime/astrid/internal/tools"
+	"github.com/astrid-runtime/astrid/sdk"
 )
 
 // Publisher delivers events to the frontends watching a session; the
@@ -56,6 +60,13 @@ type Options struct {
 	Bash *tools.Bash
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// HookStageRoot is a private directory outside $ASTRID_HOME where
+	// hooks directories are staged for their commands; empty means
+	// $TMPDIR/astrid-hooks-<uid>.
+	HookStageRoot string
+	// Bus receives the runtime's typed events (package events); nil means
+	// a Bus of the Runtime's own (Runtime.Bus).
+	Bus *events.Bus
 }
 
 // Runtime runs agent sessions. It is safe for concurrent use.
@@ -69,6 +80,11 @@ type Runtime struct {
 	// shared holds the capsule tools every registry offers.
 	shared *sharedTools
 
+	trust *hooks.Trust // workspaces whose hooks the user trusted
+	// capsuleHook calls the loaded capsules' [[interceptor]] exports
+	// (capsule.Manager.Hook); nil: none. Set once, before the first turn.
+	capsuleHook func(ctx context.Context, s security.Session, ev sdk.HookEvent) (sdk.HookVerdict, error)
+
 	persona func() string // the spark persona for the system prompt
 	extra   []tools.Tool  // tools added to every registry (task, spark)
 	turns   sync.WaitGroup
@@ -78,7 +94,9 @@ type Runtime struct {
 	regs     map[string]*tools.Registry     // guarded by mu; by workspace root
 	pending  map[string]*pendingApproval    // guarded by mu; by request id
 	elicits  map[string]*pendingElicitation // guarded by mu; by request id
+	hooks    map[string]*hooks.Set          // guarded by mu; by workspace root
 	closing  bool                           // guarded by mu
+	mcpSeen  map[string]bool                // guarded by mu; MCP servers that were connected
 }
 
 // New returns a Runtime.
@@ -101,7 +119,14 @@ func New(o Options) (*Runtime, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{}}
+	if o.Bus == nil {
+		o.Bus = events.New(o.Now)
+	}
+	if o.HookStageRoot == "" {
+		o.HookStageRoot = defaultHookStageRoot()
+	}
+	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{},
+		hooks: map[string]*hooks.Set{}, trust: hooks.NewTrust(o.Core.Home.Path())}
 	r.sub = newSubagents(o.Config.Subagents)
 	r.shared = &sharedTools{r: r, tools: map[string]tools.Tool{}}
 	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
@@ -173,9 +198,9 @@ func (r *Runtime) asker(l *live) approval.Asker {
 	for l.parent != nil {
 		l = l.parent
 	}
-	return approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
+	return r.hookAsker(l, approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
 		return r.waitApproval(ctx, l, req)
-	})
+	}))
 }
 
 // pendingApproval is a question waiting for a frontend's answer.
@@ -232,4 +257,49 @@ func (r *Runtime) publish(session string, typ api.EventType, data any) {
 		return
 	}
 	r.o.Events.Publish(e)
+}
+
+// Bus is the Runtime's event bus.
+func (r *Runtime) Bus() *events.Bus { return r.o.Bus }
+
+// emit publishes a typed event on the bus.
+func (r *Runtime) emit(kind events.Kind, session string, data any) {
+	r.o.Bus.Publish(kind, session, data)
+}
+
+// emitMCP publishes an MCP server's state changes.
+func (r *Runtime) emitMCP(ev mcp.Event) {
+	if ev.Kind != "state" {
+		return
+	}
+	d := events.MCP{Server: ev.Server, State: ev.State, Error: ev.Error}
+	switch ev.State {
+	case mcp.StateRunning:
+		r.mu.Lock()
+		again := r.mcpSeen[ev.Server]
+		if r.mcpSeen == nil {
+			r.mcpSeen = map[string]bool{}
+		}
+		r.mcpSeen[ev.Server] = true
+		r.mu.Unlock()
+		r.emit(events.MCPServerConnected, "", d)
+		if again {
+			r.emit(events.MCPServerRestarted, "", d)
+		}
+	case mcp.StateStopped, mcp.StateFailed:
+		r.emit(events.MCPServerDisconnected, "", d)
+	}
+}
+
+// emitCapsule publishes a capsule's load, failure or unload.
+func (r *Runtime) emitCapsule(t api.EventType, info api.CapsuleInfo) {
+	d := events.Capsule{ID: info.ID, Version: info.Version, Error: info.Error}
+	switch t {
+	case api.EventCapsuleLoaded:
+		r.emit(events.CapsuleLoaded, "", d)
+	case api.EventCapsuleFailed:
+		r.emit(events.CapsuleFailed, "", d)
+	case api.EventCapsuleUnloaded:
+		r.emit(events.CapsuleUnloaded, "", d)
+	}
 }

@@ -37,16 +37,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// events collects published events.
-type events struct {
+// eventLog collects published events.
+type eventLog struct {
 	mu  sync.Mutex
 	all []api.Event
 	ch  chan api.Event
 }
 
-func newEvents() *events { return &events{ch: make(chan api.Event, 4096)} }
+func newEvents() *eventLog { return &eventLog{ch: make(chan api.Event, 4096)} }
 
-func (e *events) Publish(ev api.Event) api.Event {
+func (e *eventLog) Publish(ev api.Event) api.Event {
 	e.mu.Lock()
 	e.all = append(e.all, ev)
 	e.mu.Unlock()
@@ -57,7 +57,7 @@ func (e *events) Publish(ev api.Event) api.Event {
 	return ev
 }
 
-func (e *events) of(typ api.EventType) []api.Event {
+func (e *eventLog) of(typ api.EventType) []api.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []api.Event
@@ -71,7 +71,7 @@ func (e *events) of(typ api.EventType) []api.Event {
 
 // waitTurn waits for the turn_complete event of a turn and returns its
 // stop reason.
-func (e *events) waitTurn(t testing.TB, turn string) string {
+func (e *eventLog) waitTurn(t testing.TB, turn string) string {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -99,7 +99,7 @@ type world struct {
 	ws   string
 	vars map[string]string
 	core *core.Core
-	ev   *events
+	ev   *eventLog
 	rt   *Runtime
 }
 
@@ -148,7 +148,7 @@ func (w *world) open(script string) {
 		t.Fatal(err)
 	}
 	w.ev = newEvents()
-	w.rt, err = New(Options{Core: w.core, Config: res.Config, Provider: replay.New(llm.Config{Model: "claude-sonnet-4-5", Pricing: llm.LookupPricing(nil, "claude-sonnet-4-5", false)}, sc), Store: w.core.DB.Sessions(), Events: w.ev, Bash: bash})
+	w.rt, err = New(Options{Core: w.core, Config: res.Config, Provider: replay.New(llm.Config{Model: "claude-sonnet-4-5", Pricing: llm.LookupPricing(nil, "claude-sonnet-4-5", false)}, sc), Store: w.core.DB.Sessions(), Events: w.ev, Bash: bash, HookStageRoot: filepath.Join(w.dir, "hookstage")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/events"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
 	"github.com/astrid-runtime/astrid/internal/workspace"
@@ -54,6 +56,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*session.Record,
 	r.mu.Lock()
 	r.sessions[rec.ID] = &live{rec: rec}
 	r.mu.Unlock()
+	r.emit(events.SessionCreated, rec.ID, events.Session{Workspace: ws, Principal: rec.Principal, Frontend: rec.Frontend})
+	r.FireHook(ctx, ws, hooks.Payload{Event: hooks.SessionStart, SessionID: rec.ID, Principal: rec.Principal, Frontend: rec.Frontend})
+	r.capsuleEvent(ctx, security.Session{ID: rec.ID, Principal: rec.Principal, Frontend: rec.Frontend, Workspace: ws, Mode: mode}, "SessionStart", "")
 	return rec, nil
 }
 
@@ -76,12 +81,16 @@ func (r *Runtime) load(ctx context.Context, id string) (*live, error) {
 	// what it had spent.
 	r.o.Core.Budget.SetSpent(rec.ID, rec.Spent, "", 0)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if l, ok := r.sessions[id]; ok {
+		r.mu.Unlock()
 		return l, nil
 	}
 	l = &live{rec: rec}
 	r.sessions[id] = l
+	r.mu.Unlock()
+	r.emit(events.SessionResumed, rec.ID, events.Session{Workspace: rec.Workspace, Principal: rec.Principal, Frontend: rec.Frontend})
+	r.FireHook(ctx, rec.Workspace, hooks.Payload{Event: hooks.SessionStart, SessionID: rec.ID,
+		Principal: rec.Principal, Frontend: rec.Frontend, Resumed: true})
 	return l, nil
 }
 
@@ -132,6 +141,9 @@ func (r *Runtime) End(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.sessions, id)
 	r.mu.Unlock()
+	r.emit(events.SessionEnded, id, events.Session{Workspace: l.workspace(), Reason: "ended"})
+	r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: id, Reason: "ended"})
+	r.capsuleEvent(ctx, l.securitySession(r), "SessionEnd", "ended")
 	if r.o.Bash != nil {
 		_ = r.o.Bash.Forget(id)
 	}
@@ -181,6 +193,7 @@ func (r *Runtime) save(ctx context.Context, l *live) error {
 		return err
 	}
 	r.publish(rec.ID, api.EventSessionSaved, api.SessionSaved{Turns: rec.Turns})
+	r.emit(events.SessionSaved, rec.ID, events.Session{Workspace: rec.Workspace})
 	return nil
 }
 
@@ -210,6 +223,9 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, l := range ls {
 		errs = append(errs, r.save(ctx, l))
+		r.emit(events.SessionEnded, l.rec.ID, events.Session{Workspace: l.workspace(), Reason: "shutdown"})
+		r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: l.rec.ID, Reason: "shutdown"})
 	}
+	r.closeHooks()
 	return errors.Join(errs...)
 }

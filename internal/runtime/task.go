@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/events"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
@@ -114,7 +116,27 @@ func (r *Runtime) runTask(ctx context.Context, a taskArgs) ([]byte, error) {
 		Title: a.Description, Mode: parent.rec.Mode, Model: parent.rec.Model, CreatedAt: r.o.Now().UTC()}
 	parent.mu.Unlock()
 	child := &live{rec: rec, depth: parent.depth + 1, parent: parent}
+	start := hooks.Payload{Event: hooks.SubagentStart, SessionID: rec.ID, ParentSessionID: parent.topID(), Workspace: rec.Workspace,
+		Description: a.Description, Prompt: a.Prompt, Depth: child.depth}
+	if res := r.FireHook(ctx, rec.Workspace, start); res.Blocked() {
+		return nil, fmt.Errorf("task %q was refused by hook %s: %s", a.Description, res.Hook, res.Reason)
+	}
+	sa := events.Subagent{Parent: parent.topID(), Description: a.Description, Depth: child.depth}
+	r.emit(events.SubagentSpawned, rec.ID, sa)
 	stop := r.runTurn(ctx, child, newID("t-"), a.Prompt)
+	sa.StopReason = stop
+	switch {
+	case stop == StopCancelled:
+		r.emit(events.SubagentCancelled, rec.ID, sa)
+	case stop == StopError || lastText(child.rec.Messages) == "":
+		sa.Error = "the sub-agent ended (" + stop + ") without an answer"
+		r.emit(events.SubagentFailed, rec.ID, sa)
+	default:
+		r.emit(events.SubagentCompleted, rec.ID, sa)
+	}
+	end := start
+	end.Event, end.Prompt, end.StopReason = hooks.SubagentStop, "", stop
+	r.FireHook(context.WithoutCancel(ctx), rec.Workspace, end)
 	answer := lastText(child.rec.Messages)
 	switch {
 	case stop == StopCancelled && ctx.Err() == context.DeadlineExceeded:

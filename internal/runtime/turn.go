@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/budget"
+	"github.com/astrid-runtime/astrid/internal/events"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/tools"
@@ -20,6 +23,8 @@ const (
 	StopCancelled     = "cancelled"
 	StopMaxIterations = "max_iterations"
 	StopError         = "error"
+	// StopBlocked: a UserPrompt hook refused the prompt.
+	StopBlocked = "blocked"
 )
 
 // maxEventOutput bounds the tool output copied into tool_call_result
@@ -61,6 +66,7 @@ func (r *Runtime) Send(ctx context.Context, sessionID, text string) (string, err
 		l.mu.Unlock()
 		_ = r.save(tctx, l)
 		r.publish(l.rec.ID, api.EventTurnComplete, api.TurnComplete{Turn: turn, StopReason: stop})
+		r.emit(events.MessageProcessed, l.rec.ID, events.Message{Turn: turn, StopReason: stop})
 	}()
 	return turn, nil
 }
@@ -84,6 +90,15 @@ func (r *Runtime) Cancel(ctx context.Context, sessionID, turn string) (bool, err
 // RunTurn runs one turn synchronously and returns the final text and the
 // stop reason (sub-agents and tests use it).
 func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) string {
+	if l.depth == 0 {
+		r.emit(events.MessageReceived, l.rec.ID, events.Message{Turn: turn, Chars: len(text)})
+		res := r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.UserPrompt, SessionID: l.rec.ID, Turn: turn, Prompt: text})
+		if res.Blocked() {
+			r.turnError(l, turn, "the prompt was blocked by hook "+res.Hook+": "+res.Reason)
+			return StopBlocked
+		}
+		r.capsuleEvent(ctx, l.securitySession(r), "UserPrompt", text)
+	}
 	l.mu.Lock()
 	l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartText, Text: text}}})
 	l.mu.Unlock()
@@ -133,6 +148,8 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 
 func (r *Runtime) turnError(l *live, turn, msg string) {
 	r.publish(l.rec.ID, api.EventError, api.ErrorEvent{Turn: turn, Message: msg})
+	r.emit(events.Error, l.topID(), events.ErrorData{Message: msg})
+	r.notify(context.Background(), l.workspace(), l.topID(), "error", msg)
 }
 
 // request builds the model request from the session.
@@ -175,10 +192,18 @@ func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Res
 	var resp llm.Response
 	var streamErr error
 	charged := false
+	model := r.o.Provider.Model()
+	start := time.Now()
+	r.emit(events.LLMRequestStarted, sid, events.LLM{Turn: turn, Model: model})
+	streaming := false
 	for ev, err := range r.o.Provider.Stream(ctx, req) {
 		if err != nil {
 			streamErr = err
 			break
+		}
+		if !streaming {
+			streaming = true
+			r.emit(events.LLMStreamStarted, sid, events.LLM{Turn: turn, Model: model})
 		}
 		switch ev.Kind {
 		case llm.EventText:
@@ -198,6 +223,7 @@ func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Res
 			resp.Usage = ev.Usage
 			r.budgetWarnings(l, res.Commit(ev.Usage.Cost))
 			charged = true
+			r.emit(events.LLMUsage, sid, events.LLM{Turn: turn, Model: model, InputTokens: int64(ev.Usage.InputTokens), OutputTokens: int64(ev.Usage.OutputTokens), CostUSD: ev.Usage.Cost.USD()})
 			r.publish(sid, api.EventUsage, api.Usage{Turn: turn, InputTokens: ev.Usage.InputTokens, OutputTokens: ev.Usage.OutputTokens,
 				CacheReadTokens: ev.Usage.CacheReadTokens, CacheWriteTokens: ev.Usage.CacheWriteTokens, CostUSD: ev.Usage.Cost.USD(),
 				ContextTokens: llm.EstimateTokens(req), ContextWindow: r.o.Config.Model.ContextWindow})
@@ -210,11 +236,20 @@ func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Res
 		r.budgetWarnings(l, res.Commit(-1))
 	}
 	resp.Reasoning = trimReasoning(resp.Reasoning)
+	if streaming {
+		r.emit(events.LLMStreamCompleted, sid, events.LLM{Turn: turn, Model: model, StopReason: string(resp.StopReason)})
+	}
+	if streamErr == nil && resp.StopReason == "" {
+		streamErr = errors.New("the model stream ended without a stop")
+	}
+	done := events.LLM{Turn: turn, Model: model, InputTokens: int64(resp.Usage.InputTokens), OutputTokens: int64(resp.Usage.OutputTokens),
+		CostUSD: resp.Usage.Cost.USD(), StopReason: string(resp.StopReason), Duration: time.Since(start)}
+	if streamErr != nil {
+		done.Error = streamErr.Error()
+	}
+	r.emit(events.LLMRequestCompleted, sid, done)
 	if streamErr != nil {
 		return nil, streamErr
-	}
-	if resp.StopReason == "" {
-		return nil, errors.New("the model stream ended without a stop")
 	}
 	return &resp, nil
 }
@@ -242,6 +277,8 @@ func trimReasoning(parts []llm.Part) []llm.Part {
 func (r *Runtime) budgetWarnings(l *live, warns []budget.Warning) {
 	for _, w := range warns {
 		r.publish(l.topID(), api.EventBudgetWarning, api.BudgetWarning{Account: w.Account, Key: w.Key, UsedUSD: w.Used.USD(), LimitUSD: w.Max.USD()})
+		r.emit(events.BudgetWarning, l.topID(), events.Budget{Account: w.Account, Key: w.Key, UsedUSD: w.Used.USD(), LimitUSD: w.Max.USD()})
+		r.notify(context.Background(), l.workspace(), l.topID(), "warn", fmt.Sprintf("budget %s: $%.2f of $%.2f used", w.Key, w.Used.USD(), w.Max.USD()))
 	}
 }
 
@@ -289,9 +326,46 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 		r.publish(sid, api.EventToolCallResult, api.ToolCallResult{Turn: turn, Call: c.ID, Tool: c.Name, Status: "cancelled"})
 		return toolResult(c, "cancelled before it ran", true)
 	}
-	res, err := reg.Run(withLive(ctx, l), r.o.Core.Interceptor, l.securitySession(r), c.Name, json.RawMessage(c.Arguments))
+	r.emit(events.ToolCallStarted, sid, events.Tool{Turn: turn, Call: c.ID, Tool: c.Name})
+	ws := l.workspace()
+	args := json.RawMessage(c.Arguments)
+	sess := l.securitySession(r)
+	pre := hooks.Payload{Event: hooks.PreToolCall, SessionID: sid, Workspace: ws, Turn: turn, CallID: c.ID, Tool: c.Name, Server: serverOf(c.Name), Arguments: args}
+	hr := r.FireHook(ctx, ws, pre)
+	if !hr.Blocked() {
+		run := args
+		if hr.Arguments != nil {
+			run = hr.Arguments
+		}
+		if blocked, reason := r.capsuleBefore(ctx, sess, c.Name, run); blocked {
+			hr = hooks.Result{Decision: hooks.Block, Hook: "capsule interceptor", Reason: reason}
+			r.emit(events.HookBlocked, sid, events.Hook{Event: "BeforeToolCall", Hook: hr.Hook, Reason: reason})
+		}
+	}
+	var res tools.Result
+	var err error
+	switch {
+	case hr.Blocked():
+		// NOTE: a blocked call never reaches the interceptor: nothing ran.
+		res = tools.Result{IsError: true, Text: fmt.Sprintf("%s was not run: blocked by hook %s: %s", c.Name, hr.Hook, hr.Reason)}
+	default:
+		if hr.Decision == hooks.Ask {
+			sess.HookAsk = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+		}
+		if hr.Arguments != nil {
+			// NOTE: the interceptor judges the rewritten call (the tool's
+			// Prepare builds the action from these arguments), so a hook
+			// cannot rewrite its way past policy; the decision entry
+			// records the original arguments' digest.
+			sess.HookNote = hookNote(hr.Modifiers, args)
+			args = hr.Arguments
+		}
+		res, err = reg.Run(withLive(ctx, l), r.o.Core.Interceptor, sess, c.Name, args)
+	}
 	status := "ok"
 	switch {
+	case hr.Blocked():
+		status = "denied"
 	case err != nil:
 		res = tools.Result{Text: "cancelled: " + err.Error(), IsError: true}
 		status = "cancelled"
@@ -300,11 +374,32 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 	case res.IsError:
 		status = "error"
 	}
+	if !hr.Blocked() && err == nil {
+		if note := r.capsuleAfter(context.WithoutCancel(ctx), sess, c.Name, args, res.Text); note != "" {
+			res.Text += "\n" + note
+		}
+	}
+	if hr.Arguments != nil {
+		res.Text = fmt.Sprintf("[the arguments of this call were rewritten by hook %s to %s]\n%s", strings.Join(hr.Modifiers, ", "), args, res.Text)
+	}
 	out, cut := res.Text, false
 	if len(out) > maxEventOutput {
 		out, cut = out[:maxEventOutput], true
 	}
 	r.publish(sid, api.EventToolCallResult, api.ToolCallResult{Turn: turn, Call: c.ID, Tool: c.Name, Status: status, Output: out, Truncated: cut})
+	if status == "ok" {
+		r.emit(events.ToolCallCompleted, sid, events.Tool{Turn: turn, Call: c.ID, Tool: c.Name, Status: status})
+	} else {
+		r.emit(events.ToolCallFailed, sid, events.Tool{Turn: turn, Call: c.ID, Tool: c.Name, Status: status, Error: out})
+	}
+	post := pre
+	post.Arguments = args
+	if status == "ok" {
+		post.Event, post.Output = hooks.PostToolCall, out
+	} else {
+		post.Event, post.Error, post.Reason = hooks.ToolError, out, status
+	}
+	r.FireHook(context.WithoutCancel(ctx), ws, post)
 	// NOTE: tool output is data, never instructions: it reaches the model
 	// inside a fence it cannot close.
 	return toolResult(c, security.UntrustedData(c.Name, res.Text).ForModel(), res.IsError)

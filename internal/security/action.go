@@ -186,6 +186,16 @@ type Session struct {
 	// Asker reaches the human who answers this session's approvals (for a
 	// sub-agent: its parent's human). Nil means nobody: approvals defer.
 	Asker approval.Asker `json:"-"`
+	// HookAsk, when set, is why a PreToolCall hook wants the human to
+	// decide this one call: the action is treated as AlwaysAsk (nothing
+	// recorded authorises it, and the answer is not remembered). It can
+	// only add a question; every other step still runs.
+	HookAsk string `json:"-"`
+	// HookNote is added to the text of the action's decision entry in the
+	// audit log: which hook rewrote the arguments, and the digest of the
+	// arguments the model proposed (the entry's args hash is that of the
+	// action that was judged).
+	HookNote string `json:"-"`
 }
 
 // Action is one thing an agent proposes to do. Build it from a tool call

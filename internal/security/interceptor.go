@@ -257,6 +257,9 @@ func (ic *Interceptor) Intercept(ctx context.Context, a Action) (*Permit, error)
 // intercept is Intercept; a non-nil pre is a human's answer already given
 // (a resolved deferred approval), which replaces steps 2 and 4.
 func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.Answer) (*Permit, error) {
+	if a.Session.HookAsk != "" {
+		a.AlwaysAsk = true
+	}
 	j := &judgement{a: a}
 	if err := ic.validate(j); err != nil {
 		return nil, ic.deny(ctx, j, err)
@@ -613,6 +616,9 @@ func (ic *Interceptor) request(j *judgement) approval.Request {
 	} else if !j.inside && a.Kind != Execute && a.Kind != Network && a.Kind != MCPTool && a.Kind != Capsule {
 		reason = "it is outside the workspace"
 	}
+	if a.Session.HookAsk != "" {
+		reason = "a hook asks for your decision: " + a.Session.HookAsk
+	}
 	return approval.Request{
 		ID:        newID(),
 		SessionID: a.Session.ID,
@@ -723,6 +729,12 @@ func (ic *Interceptor) deny(ctx context.Context, j *judgement, err error) error 
 // entry builds a decision entry.
 func (ic *Interceptor) entry(j *judgement, d audit.Decision, text string) audit.Entry {
 	a := j.a
+	if a.Session.HookNote != "" {
+		if text != "" {
+			text += "; "
+		}
+		text += a.Session.HookNote
+	}
 	return audit.Entry{
 		Type:      audit.TypeDecision,
 		Session:   clip(a.Session.ID, audit.MaxSession),
