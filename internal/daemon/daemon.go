@@ -470,7 +470,36 @@ func (d *Daemon) notice(n security.Notice) {
 
 // busNotice publishes an interceptor notice as typed events.
 func (d *Daemon) busNotice(n security.Notice) {
-	if d.bus == nil || (n.Request == nil && n.Warning == nil) {
+	if d.bus == nil {
+		return
+	}
+	if dn := n.Decision; dn != nil {
+		sec := events.Security{Kind: dn.Kind, Resource: dn.Resource, Step: dn.Step, Rule: dn.Rule, TokenID: dn.TokenID}
+		switch n.Kind {
+		case "decision":
+			switch {
+			case dn.Allowed && dn.TokenID != "":
+				d.bus.Publish(events.CapabilityChecked, n.Session, sec)
+			case !dn.Allowed:
+				d.bus.Publish(events.AuthorizationDenied, n.Session, sec)
+				if dn.Step == security.StepPolicy {
+					d.bus.Publish(events.SecurityViolation, n.Session, sec)
+				}
+			}
+		case "capability_granted":
+			d.bus.Publish(events.CapabilityGranted, n.Session, sec)
+		case "budget_reserved":
+			d.bus.Publish(events.BudgetReserved, n.Session, events.Budget{Account: n.Session, Key: "session", AmountUSD: n.Amount.USD()})
+		case "budget_exceeded":
+			d.bus.Publish(events.BudgetExceeded, n.Session, events.Budget{Account: n.Session, Key: dn.Rule, AmountUSD: n.Amount.USD()})
+		}
+		return
+	}
+	if n.Kind == "audit_entry" {
+		d.bus.Publish(events.AuditEntryCreated, n.Session, events.Audit{Seq: n.Seq})
+		return
+	}
+	if n.Request == nil && n.Warning == nil {
 		return
 	}
 	var a events.Approval

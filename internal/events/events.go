@@ -67,7 +67,16 @@ const (
 	ApprovalDeferred  Kind = "approval.deferred"  // Approval: nobody answered in time
 	ApprovalResolved  Kind = "approval.resolved"  // Approval: any answer, after granted/denied
 
-	BudgetWarning Kind = "budget.warning" // Budget
+	BudgetWarning  Kind = "budget.warning"  // Budget
+	BudgetReserved Kind = "budget.reserved" // Budget: AmountUSD held for an action
+	BudgetExceeded Kind = "budget.exceeded" // Budget: an action refused by a limit (Key)
+
+	CapabilityChecked   Kind = "security.capability_checked"   // Security: a token authorised an action
+	CapabilityGranted   Kind = "security.capability_granted"   // Security: "Allow Always" issued a token
+	AuthorizationDenied Kind = "security.authorization_denied" // Security: any denial (Step, Rule)
+	SecurityViolation   Kind = "security.violation"            // Security: a policy denial (hard boundary)
+
+	AuditEntryCreated Kind = "audit.entry_created" // Audit
 
 	HookBlocked Kind = "hook.blocked" // Hook: a hook refused an action
 
@@ -162,10 +171,25 @@ type Approval struct {
 
 // Budget is the data of budget.* events.
 type Budget struct {
-	Account  string  `json:"account"`
-	Key      string  `json:"key"`
-	UsedUSD  float64 `json:"used_usd"`
-	LimitUSD float64 `json:"limit_usd"`
+	Account   string  `json:"account"`
+	Key       string  `json:"key"`
+	UsedUSD   float64 `json:"used_usd,omitempty"`
+	LimitUSD  float64 `json:"limit_usd,omitempty"`
+	AmountUSD float64 `json:"amount_usd,omitempty"`
+}
+
+// Security is the data of security.* events.
+type Security struct {
+	Kind     string `json:"kind"`
+	Resource string `json:"resource"`
+	Step     string `json:"step,omitempty"`
+	Rule     string `json:"rule,omitempty"`
+	TokenID  string `json:"token_id,omitempty"`
+}
+
+// Audit is the data of audit.* events.
+type Audit struct {
+	Seq int64 `json:"seq"`
 }
 
 // Hook is the data of hook.* events.

@@ -134,12 +134,30 @@ type WorkspaceRules struct {
 // Notice is something the interceptor tells the rest of the runtime
 // (events for frontends): approval requested/resolved, budget warnings.
 type Notice struct {
-	Kind     string // "approval_requested", "approval_resolved", "deferred", "budget_warning"
+	// Kind is "approval_requested", "approval_resolved", "deferred",
+	// "budget_warning", "decision" (a decision was audited: Decision set),
+	// "budget_reserved" / "budget_exceeded" (Action and Amount set),
+	// "capability_granted" (an "Allow Always" token: Decision.TokenID) or
+	// "audit_entry" (an entry was appended: Seq).
+	Kind     string
 	Session  string
 	Request  *approval.Request
 	Answer   *approval.Answer
 	Warning  *budget.Warning
 	Deferred string
+	Decision *DecisionNotice
+	Amount   budget.Micros
+	Seq      int64
+}
+
+// DecisionNotice describes an audited decision.
+type DecisionNotice struct {
+	Allowed  bool
+	Step     string // for a denial: the step that refused
+	Rule     string
+	TokenID  string // the token that authorised it, or was granted
+	Kind     string
+	Resource string
 }
 
 // Profile is the configuration that governs the actions of one workspace:
@@ -287,9 +305,11 @@ func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.An
 		if errors.As(err, &ee) {
 			rule = ee.Limit
 		}
+		ic.o.Notify(Notice{Kind: "budget_exceeded", Session: a.Session.ID, Amount: a.Cost, Decision: &DecisionNotice{Rule: rule, Kind: string(a.Kind), Resource: a.Resource}})
 		return nil, ic.deny(ctx, j, &DeniedError{Step: StepBudget, Rule: rule, Reason: err.Error()})
 	}
 	ic.warn(a.Session.ID, warns)
+	ic.o.Notify(Notice{Kind: "budget_reserved", Session: a.Session.ID, Amount: a.Cost, Decision: &DecisionNotice{Kind: string(a.Kind), Resource: a.Resource}})
 	// 4. Approval.
 	grant := pre
 	if pre != nil {
@@ -312,8 +332,11 @@ func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.An
 	if err != nil {
 		res.Release()
 		ic.o.Logger.Error("audit append failed; action denied", "session", a.Session.ID, "resource", a.Resource, "err", err)
+		ic.o.Notify(Notice{Kind: "decision", Session: a.Session.ID, Decision: &DecisionNotice{Step: StepAudit, Kind: string(a.Kind), Resource: a.Resource}})
 		return nil, &DeniedError{Step: StepAudit, Reason: "the audit log could not record the decision"}
 	}
+	ic.o.Notify(Notice{Kind: "audit_entry", Session: a.Session.ID, Seq: rec.Seq})
+	ic.o.Notify(Notice{Kind: "decision", Session: a.Session.ID, Decision: &DecisionNotice{Allowed: true, Rule: j.proof.Rule, TokenID: j.proof.TokenID, Kind: string(a.Kind), Resource: a.Resource}})
 	if grant != nil {
 		if err := ic.remember(ctx, j, *grant, rec); err != nil {
 			res.Release()
@@ -656,7 +679,9 @@ func (ic *Interceptor) deferAction(ctx context.Context, j *judgement, req approv
 		return &DeniedError{Step: StepApproval, Reason: "nobody answered and the action could not be queued"}
 	}
 	j.proof.Approval = "deferred:" + req.ID
-	if _, err := ic.o.Audit.Append(ctx, ic.entry(j, audit.Deferred, reason)); err != nil {
+	if r, err := ic.o.Audit.Append(ctx, ic.entry(j, audit.Deferred, reason)); err == nil {
+		ic.o.Notify(Notice{Kind: "audit_entry", Session: a.Session.ID, Seq: r.Seq})
+	} else {
 		ic.o.Logger.Error("audit append failed for a deferred action", "id", req.ID, "err", err)
 	}
 	ic.o.Notify(Notice{Kind: "deferred", Session: a.Session.ID, Request: &req, Deferred: req.ID})
@@ -691,7 +716,7 @@ func (ic *Interceptor) remember(ctx context.Context, j *judgement, ans approval.
 		}
 		return ic.o.Allowances.Add(ctx, al)
 	case approval.AllowAlways:
-		_, _, err := ic.o.Tokens.Issue(ctx, capability.Grant{
+		tok, _, err := ic.o.Tokens.Issue(ctx, capability.Grant{
 			Principal:    a.Session.Principal,
 			Resource:     a.Resource,
 			Permissions:  perm,
@@ -700,6 +725,9 @@ func (ic *Interceptor) remember(ctx context.Context, j *judgement, ans approval.
 			AllowDynamic: a.Kind == Execute && j.analysis.IsDynamic(),
 			Approval:     rec.Hash[:],
 		})
+		if err == nil {
+			ic.o.Notify(Notice{Kind: "capability_granted", Session: a.Session.ID, Decision: &DecisionNotice{Allowed: true, TokenID: tok.ID.String(), Kind: string(a.Kind), Resource: tok.Resource}})
+		}
 		return err
 	}
 	return nil
@@ -720,9 +748,12 @@ func (ic *Interceptor) deny(ctx context.Context, j *judgement, err error) error 
 		de = &DeniedError{Step: StepAuthority, Reason: "internal error while checking authority"}
 		err = de
 	}
-	if _, aerr := ic.o.Audit.Append(ctx, ic.entry(j, audit.Denied, text)); aerr != nil {
+	if rec, aerr := ic.o.Audit.Append(ctx, ic.entry(j, audit.Denied, text)); aerr != nil {
 		ic.o.Logger.Error("audit append failed for a denial", "session", j.a.Session.ID, "err", aerr)
+	} else {
+		ic.o.Notify(Notice{Kind: "audit_entry", Session: j.a.Session.ID, Seq: rec.Seq})
 	}
+	ic.o.Notify(Notice{Kind: "decision", Session: j.a.Session.ID, Decision: &DecisionNotice{Step: de.Step, Rule: de.Rule, Kind: string(j.a.Kind), Resource: j.a.Resource}})
 	return err
 }
 
@@ -795,7 +826,10 @@ func (ic *Interceptor) outcome(ctx context.Context, a Action, rec audit.Receipt,
 	if output != nil {
 		e.OutputHash = audit.HashBytes(output)
 	}
-	_, err := ic.o.Audit.Append(ctx, e)
+	r, err := ic.o.Audit.Append(ctx, e)
+	if err == nil {
+		ic.o.Notify(Notice{Kind: "audit_entry", Session: a.Session.ID, Seq: r.Seq})
+	}
 	return err
 }
 
@@ -869,9 +903,11 @@ func (ic *Interceptor) Resolve(ctx context.Context, id string, ans approval.Answ
 	if ans.Decision.Allows() {
 		dec = audit.Deferred // approved, not yet run: the run is its own decision
 	}
-	if _, err := ic.o.Audit.Append(ctx, ic.entry(j, dec, "deferred approval answered by "+ans.By)); err != nil {
+	rec, err := ic.o.Audit.Append(ctx, ic.entry(j, dec, "deferred approval answered by "+ans.By))
+	if err != nil {
 		return d, fmt.Errorf("audit: %w", err)
 	}
+	ic.o.Notify(Notice{Kind: "audit_entry", Session: d.SessionID, Seq: rec.Seq})
 	ic.o.Notify(Notice{Kind: "approval_resolved", Session: d.SessionID, Request: &d.Request, Answer: &ans, Deferred: id})
 	return d, nil
 }

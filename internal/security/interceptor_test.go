@@ -838,3 +838,52 @@ func mustPerm(t *testing.T, s string) capability.Permissions {
 	}
 	return p
 }
+
+// TestNotices checks what the interceptor tells the rest of the runtime
+// about each decision (the daemon turns these into bus events).
+func TestNotices(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	kinds := func() map[string][]security.Notice {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		m := map[string][]security.Notice{}
+		for _, n := range r.notices {
+			m[n.Kind] = append(m[n.Kind], n)
+		}
+		r.notices = nil
+		return m
+	}
+	s := r.session("s", security.Safe, &asker{d: approval.AllowAlways})
+	if _, err := r.ic.Run(ctx, r.file(security.FileRead, s, "src/main.go"), &counter{}); err != nil {
+		t.Fatal(err)
+	}
+	got := kinds()
+	if len(got["capability_granted"]) != 1 || got["capability_granted"][0].Decision.TokenID == "" {
+		t.Errorf("capability_granted: %+v", got["capability_granted"])
+	}
+	if len(got["budget_reserved"]) != 1 || len(got["audit_entry"]) != 2 || len(got["decision"]) != 1 || !got["decision"][0].Decision.Allowed {
+		t.Errorf("notices of an allowed action: %v", got)
+	}
+	// The same read is now authorised by the token.
+	if _, err := r.ic.Run(ctx, r.file(security.FileRead, s, "src/main.go"), &counter{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := kinds()["decision"]; len(d) != 1 || d[0].Decision.TokenID == "" {
+		t.Errorf("token use: %+v", d)
+	}
+	// A policy denial.
+	_, err := r.ic.Run(ctx, r.file(security.FileRead, s, "/etc/shadow"), &counter{})
+	wantDenied(t, err, security.StepPolicy, "denied_paths")
+	if d := kinds()["decision"]; len(d) != 1 || d[0].Decision.Allowed || d[0].Decision.Step != security.StepPolicy || d[0].Decision.Rule != "denied_paths" {
+		t.Errorf("policy denial: %+v", d)
+	}
+	// A budget refusal.
+	a := r.file(security.FileRead, s, "src/main.go")
+	a.Cost = budget.FromUSD(5)
+	_, err = r.ic.Run(ctx, a, &counter{})
+	wantDenied(t, err, security.StepBudget, "per_action")
+	if b := kinds()["budget_exceeded"]; len(b) != 1 || b[0].Amount != budget.FromUSD(5) || b[0].Decision.Rule != "per_action" {
+		t.Errorf("budget_exceeded: %+v", b)
+	}
+}
