@@ -431,12 +431,18 @@ func HashBytes(b []byte) tlog.Hash { return sha256.Sum256(b) }
 // it for error messages of unknown size, so that recording an outcome never
 // fails on its message.
 func ClipText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= MaxText {
+	return Clip(strings.ToValidUTF8(s, "\uFFFD"), MaxText)
+}
+
+// Clip cuts s, on a rune boundary, to at most max bytes, marking the cut
+// with "…"; a string that fits is returned as is. Callers use it to fit a
+// field of an entry into its bound (see the Max* constants).
+func Clip(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
 	const ell = "…"
-	cut := MaxText - len(ell)
+	cut := max - len(ell)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -766,14 +766,20 @@ func (ic *Interceptor) entry(j *judgement, d audit.Decision, text string) audit.
 		}
 		text += a.Session.HookNote
 	}
+	e := baseEntry(a, audit.TypeDecision, text)
+	e.Decision, e.Proof = d, j.proof
+	return e
+}
+
+// baseEntry fills the fields every entry about an action has, each cut to
+// its bound (argsHash still binds the whole action).
+func baseEntry(a Action, t audit.Type, text string) audit.Entry {
 	return audit.Entry{
-		Type:      audit.TypeDecision,
-		Session:   clip(a.Session.ID, audit.MaxSession),
-		Principal: clip(a.Session.Principal, audit.MaxPrincipal),
-		Frontend:  clip(a.Session.Frontend, audit.MaxFrontend),
-		Action:    audit.Action{Kind: clip(string(a.Kind), audit.MaxKind), Resource: clip(a.Resource, audit.MaxResource), ArgsHash: argsHash(a)},
-		Decision:  d,
-		Proof:     j.proof,
+		Type:      t,
+		Session:   audit.Clip(a.Session.ID, audit.MaxSession),
+		Principal: audit.Clip(a.Session.Principal, audit.MaxPrincipal),
+		Frontend:  audit.Clip(a.Session.Frontend, audit.MaxFrontend),
+		Action:    audit.Action{Kind: audit.Clip(string(a.Kind), audit.MaxKind), Resource: audit.Clip(a.Resource, audit.MaxResource), ArgsHash: argsHash(a)},
 		Text:      audit.ClipText(text),
 	}
 }
@@ -790,21 +796,6 @@ func argsHash(a Action) [32]byte {
 	return out
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n-3]
-	for len(s) > 0 && !validUTF8End(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
-}
-
-func validUTF8End(s string) bool {
-	return strings.ToValidUTF8(s, "\uFFFD") == s
-}
-
 func (ic *Interceptor) warn(session string, warns []budget.Warning) {
 	for i := range warns {
 		ic.o.Notify(Notice{Kind: "budget_warning", Session: session, Warning: &warns[i]})
@@ -813,16 +804,8 @@ func (ic *Interceptor) warn(session string, warns []budget.Warning) {
 
 // outcome appends the outcome entry of a decision.
 func (ic *Interceptor) outcome(ctx context.Context, a Action, rec audit.Receipt, st audit.Status, output []byte, text string) error {
-	e := audit.Entry{
-		Type:      audit.TypeOutcome,
-		Session:   clip(a.Session.ID, audit.MaxSession),
-		Principal: clip(a.Session.Principal, audit.MaxPrincipal),
-		Frontend:  clip(a.Session.Frontend, audit.MaxFrontend),
-		Action:    audit.Action{Kind: clip(string(a.Kind), audit.MaxKind), Resource: clip(a.Resource, audit.MaxResource), ArgsHash: argsHash(a)},
-		Ref:       audit.Ref{Seq: rec.Seq, Hash: rec.Hash},
-		Status:    st,
-		Text:      audit.ClipText(text),
-	}
+	e := baseEntry(a, audit.TypeOutcome, text)
+	e.Ref, e.Status = audit.Ref{Seq: rec.Seq, Hash: rec.Hash}, st
 	if output != nil {
 		e.OutputHash = audit.HashBytes(output)
 	}
