@@ -269,3 +269,18 @@ func isNetworkError(err error) bool {
 func ProtocolError(provider, format string, args ...any) *Error {
 	return &Error{Provider: provider, Kind: KindProtocol, Message: fmt.Sprintf(format, args...)}
 }
+
+// FromStream is err, from an SDK's streaming call or from reading its
+// body, as an *Error of provider: an *Error passes through, anything else
+// goes through ErrorFromGo, and a protocol error says the event stream was
+// malformed.
+func FromStream(ctx context.Context, provider string, err error) *Error {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e
+	}
+	e := ErrorFromGo(ctx, provider, err)
+	if e.Kind == KindProtocol {
+		e.Message = "malformed event stream: " + e.Message
+	}
+	return e
+}

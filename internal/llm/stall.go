@@ -3,6 +3,7 @@ package llm
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -54,4 +55,14 @@ func (s *stallReader) Read(p []byte) (int, error) {
 func (s *stallReader) Close() error {
 	s.t.Stop()
 	return s.rc.Close()
+}
+
+// StreamBody is the body of a streaming response an SDK handed over
+// (option.WithResponseInto), watched for stalls per c. A missing response
+// or body is a protocol error naming the provider.
+func (c *Config) StreamBody(resp *http.Response) (io.ReadCloser, error) {
+	if resp == nil || resp.Body == nil {
+		return nil, ProtocolError(c.Name, "no response body")
+	}
+	return WatchStall(resp.Body, c.StallTimeoutOrDefault()), nil
 }

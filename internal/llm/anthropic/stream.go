@@ -89,11 +89,11 @@ func (p *Provider) attempt(ctx context.Context, params *sdk.MessageNewParams) it
 			yield(llm.Event{}, p.mapError(ctx, err))
 			return
 		}
-		if resp == nil || resp.Body == nil {
-			yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "no response body"))
+		body, err := p.cfg.StreamBody(resp)
+		if err != nil {
+			yield(llm.Event{}, err)
 			return
 		}
-		body := llm.WatchStall(resp.Body, p.cfg.StallTimeoutOrDefault())
 		defer body.Close()
 		d := &decoder{name: p.cfg.Name, blocks: map[int64]*block{}}
 		sse := llm.NewSSEReader(body, 0)
@@ -146,14 +146,7 @@ var errStopped = errors.New("consumer stopped")
 
 // mapError maps an error of the request or of reading the body.
 func (p *Provider) mapError(ctx context.Context, err error) error {
-	if e, ok := errors.AsType[*llm.Error](err); ok {
-		return e
-	}
-	e := llm.ErrorFromGo(ctx, p.cfg.Name, err)
-	if e.Kind == llm.KindProtocol {
-		e.Message = "malformed event stream: " + e.Message
-	}
-	return e
+	return llm.FromStream(ctx, p.cfg.Name, err)
 }
 
 // truncated is the error for a stream that ended without message_stop.

@@ -282,15 +282,9 @@ func (p *Provider) messages(m llm.Message) ([]sdk.ChatCompletionMessageParamUnio
 
 // mapError maps an error of the request or of reading the body.
 func (p *Provider) mapError(ctx context.Context, err error) error {
-	if e, ok := errors.AsType[*llm.Error](err); ok {
-		if p.zai && e.Status == 400 && strings.Contains(e.Message, "Unknown Model") {
-			e.Kind = llm.KindNotFound // Z.AI answers an unknown model with 400, code 1211
-		}
-		return e
-	}
-	e := llm.ErrorFromGo(ctx, p.cfg.Name, err)
-	if e.Kind == llm.KindProtocol {
-		e.Message = "malformed event stream: " + e.Message
+	e := llm.FromStream(ctx, p.cfg.Name, err)
+	if p.zai && e.Status == 400 && strings.Contains(e.Message, "Unknown Model") {
+		e.Kind = llm.KindNotFound // Z.AI answers an unknown model with 400, code 1211
 	}
 	return e
 }

@@ -82,11 +82,11 @@ func (p *Provider) attempt(ctx context.Context, req *llm.Request, params *sdk.Ch
 			yield(llm.Event{}, p.mapError(ctx, err))
 			return
 		}
-		if resp == nil || resp.Body == nil {
-			yield(llm.Event{}, llm.ProtocolError(p.cfg.Name, "no response body"))
+		body, err := p.cfg.StreamBody(resp)
+		if err != nil {
+			yield(llm.Event{}, err)
 			return
 		}
-		body := llm.WatchStall(resp.Body, p.cfg.StallTimeoutOrDefault())
 		defer body.Close()
 		d := &decoder{name: p.cfg.Name}
 		sse := llm.NewSSEReader(body, 0)
