@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/llm"
@@ -54,5 +55,16 @@ func TestAModelThatBurnsTheBudgetIsStopped(t *testing.T) {
 	}
 	if spent := w.core.Budget.Session(rec.ID).Spent; spent.USD() > 0.0035 {
 		t.Errorf("spent $%.4f beyond the $0.0035 limit", spent.USD())
+	}
+}
+
+func TestClipLineKeepsRunesWhole(t *testing.T) {
+	// "é" is two bytes; a byte cut through it would leave invalid UTF-8.
+	s := clipLine("ab\n\t  é and more", 5)
+	if !utf8.ValidString(s) || len(s) > 5 {
+		t.Fatalf("clipLine = %q (%d bytes), want valid UTF-8 of at most 5 bytes", s, len(s))
+	}
+	if got := clipLine("a \n b", 10); got != "a b" {
+		t.Fatalf("clipLine collapses white space: got %q", got)
 	}
 }

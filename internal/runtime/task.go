@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/audit"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
@@ -169,12 +170,10 @@ func lastText(msgs []llm.Message) string {
 	return ""
 }
 
+// clipLine is s on one line (runs of white space become one space), cut on
+// a rune boundary to at most n bytes.
 func clipLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
+	return audit.Clip(strings.Join(strings.Fields(s), " "), n)
 }
 
 // strictJSON decodes one JSON object, refusing unknown fields and trailing
