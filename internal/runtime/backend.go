@@ -12,6 +12,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capsule"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
@@ -70,8 +71,12 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 	}
 	b := &Backend{R: r, Unavailable: daemon.Unavailable{Reason: "no sandbox: MCP servers cannot start"}}
 	cfg := deps.Config.Capsules
+	sealer, err := capsulepkg.OpenSealer(filepath.Join(deps.Core.Home.KeysDir(), capsulepkg.SecretKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("capsules: %w", err)
+	}
 	cm, err := capsule.New(context.Background(), capsule.Options{
-		Dir: deps.Core.Home.CapsulesDir(), Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
+		Home: deps.Core.Home.Path(), Sealer: sealer, Trust: hooks.NewTrust(deps.Core.Home.Path()), Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
 		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
