@@ -42,6 +42,13 @@ var DefaultToolchainDirs = []string{"/usr/local/go", "/root/go", "/usr/local/nod
 // Runtime. Without a usable provider the daemon still serves everything
 // else and session methods say why they are unavailable.
 func NewBackend(ctx context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+	if strings.HasPrefix(deps.Config.Model.Provider, capsule.ProviderPrefix) {
+		prov, err := capsule.ParseProvider(deps.Config.Model.Provider, deps.Config.Model.Model)
+		if err != nil {
+			return nil, err
+		}
+		return NewBackendWith(deps, prov)
+	}
 	prov, err := providers.New(deps.Config.Model, deps.Config.Retry, providers.WithLogger(deps.Logger))
 	if err != nil {
 		reason := "no model provider: " + err.Error()
@@ -90,6 +97,9 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		return nil, fmt.Errorf("capsules: %w", err)
 	}
 	b.Capsules = cm
+	if p, ok := prov.(*capsule.Provider); ok {
+		p.Attach(cm) // the model is a capsule's [[llm_provider]]
+	}
 	r.capsuleHook = cm.Hook
 	if err := cm.LoadInstalled(context.Background()); err != nil {
 		deps.Logger.Warn("loading installed capsules", "err", err)
