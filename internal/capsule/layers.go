@@ -147,8 +147,8 @@ func (m *Manager) trusted(workspace string) bool {
 // must match the grant the user gave at install (its hash included, since
 // the repository can change the files), and its tools are offered to the
 // sessions of that workspace only. The workspace is remembered: Rescan
-// picks up its changes, and unloads its capsules when trust is revoked.
-// It returns the load failures joined.
+// picks up its changes, and unloads its capsules when trust is revoked;
+// a second call for it does nothing. It returns the load failures joined.
 func (m *Manager) LoadWorkspace(ctx context.Context, workspace string) error {
 	if !filepath.IsAbs(workspace) {
 		return fmt.Errorf("capsule: workspace %q is not absolute", workspace)
@@ -160,9 +160,14 @@ func (m *Manager) LoadWorkspace(ctx context.Context, workspace string) error {
 		return fmt.Errorf("%w: %s", ErrUntrusted, workspace)
 	}
 	st := m.WorkspaceStore(workspace)
+	key := strings.TrimPrefix(st.ID("x"), "x.")
 	m.mu.Lock()
-	m.workspaces[strings.TrimPrefix(st.ID("x"), "x.")] = st
+	_, known := m.workspaces[key]
+	m.workspaces[key] = st
 	m.mu.Unlock()
+	if known {
+		return nil // loaded before; Rescan keeps it current
+	}
 	all, err := st.List()
 	if err != nil {
 		return err

@@ -95,7 +95,9 @@ func OpenSealer(path string) (*Sealer, error) {
 }
 
 // additional binds a sealed value to its capsule and variable.
-func additional(capsule, name string) []byte { return []byte("astrid capsule secret\x00" + capsule + "\x00" + name) }
+func additional(capsule, name string) []byte {
+	return []byte("astrid capsule secret\x00" + capsule + "\x00" + name)
+}
 
 // Seal encrypts the value of the secret name of capsule (its runtime id).
 func (s *Sealer) Seal(capsule, name, value string) (string, error) {

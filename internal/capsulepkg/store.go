@@ -39,10 +39,10 @@ var (
 // capsule's own directory, so that no file shipped with a capsule can pose
 // as a grant.
 type Grant struct {
-	Name         string            `json:"name"`
-	Version      string            `json:"version"`
-	Hash         string            `json:"hash,omitempty"`
-	Capabilities Capabilities      `json:"capabilities"`
+	Name         string       `json:"name"`
+	Version      string       `json:"version"`
+	Hash         string       `json:"hash,omitempty"`
+	Capabilities Capabilities `json:"capabilities"`
 	// Env holds the [env] values of type string.
 	Env map[string]string `json:"env,omitempty"`
 	// Secrets holds the [env] values of type secret, sealed (Sealer).

@@ -83,7 +83,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		return nil, fmt.Errorf("capsules: %w", err)
 	}
 	cm, err := capsule.New(context.Background(), capsule.Options{
-		Home: deps.Core.Home.Path(), Sealer: sealer, Trust: hooks.NewTrust(deps.Core.Home.Path()), Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
+		Home: deps.Core.Home.Path(), Sealer: sealer, Trust: r.trust, Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
 		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
@@ -101,6 +101,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		p.Attach(cm) // the model is a capsule's [[llm_provider]]
 	}
 	r.capsuleHook = cm.Hook
+	r.capsuleWorkspace = cm.LoadWorkspace
 	if err := cm.LoadInstalled(context.Background()); err != nil {
 		deps.Logger.Warn("loading installed capsules", "err", err)
 	}
