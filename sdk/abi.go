@@ -72,6 +72,8 @@ const (
 	KindTool = 1 // name: tool name; input: the JSON arguments; output: text for the model
 	KindCron = 2 // name: job name; input: the job's action; output: ignored
 	KindHook = 3 // name: interceptor event; input: JSON HookEvent; output: JSON HookVerdict
+	// KindComplete asks an [[llm_provider]] for the model's next turn.
+	KindComplete = 4 // name: provider name; input: JSON CompletionRequest; output: JSON CompletionResponse
 )
 
 // Status is the high half of a host function's result.

@@ -63,6 +63,12 @@
 //	      2 cron  name: job name, input: the job's action, output: ignored
 //	      3 hook  name: interceptor event, input: JSON HookEvent,
 //	              output: JSON HookVerdict
+//	      4 complete  name: an [[llm_provider]] name, input: JSON
+//	              CompletionRequest, output: JSON CompletionResponse
+//	              (RegisterProvider). The capsule is then the model of
+//	              the sessions (model.provider = "capsule:<id>/<name>");
+//	              the tool calls it returns are proposals, judged by the
+//	              interceptor like any model's.
 //
 // The host calls into an instance from one goroutine at a time.
 //

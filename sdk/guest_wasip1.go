@@ -96,6 +96,21 @@ func guestCall(kind, nameLen, inputLen uint32) uint32 {
 		}
 		b, err := json.Marshal(v)
 		return finish(b, err)
+	case KindComplete:
+		h, ok := provs[name]
+		if !ok {
+			return finish(nil, &Error{Status: StatusNotFound, Msg: "no provider " + name})
+		}
+		var req CompletionRequest
+		if err := json.Unmarshal(input, &req); err != nil {
+			return finish(nil, err)
+		}
+		resp, err := h(req)
+		if err != nil {
+			return finish(nil, err)
+		}
+		b, err := json.Marshal(resp)
+		return finish(b, err)
 	}
 	return finish(nil, &Error{Status: StatusInvalid, Msg: "unknown call kind"})
 }

@@ -48,7 +48,21 @@ var (
 	tools = map[string]ToolFunc{}
 	crons = map[string]CronFunc{}
 	hooks = map[string]HookFunc{}
+	provs = map[string]ProviderFunc{}
 )
+
+// ProviderFunc serves an [[llm_provider]]: the conversation in, the
+// model's next turn out.
+type ProviderFunc func(req CompletionRequest) (CompletionResponse, error)
+
+// RegisterProvider registers the handler of a provider declared in
+// [[llm_provider]].
+func RegisterProvider(name string, fn ProviderFunc) {
+	if _, dup := provs[name]; dup || fn == nil {
+		panic("sdk: provider " + name + " registered twice or nil")
+	}
+	provs[name] = fn
+}
 
 // RegisterTool registers the handler of a tool declared in the capsule's
 // [[tool]] table. Call it from an init function; registering a name twice

@@ -1,6 +1,9 @@
 package sdk
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The JSON payloads of the host functions that take or return structured
 // data. Byte fields are base64 in JSON, as encoding/json writes []byte.
@@ -58,4 +61,60 @@ type HookVerdict struct {
 	Block  bool   `json:"block,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	Note   string `json:"note,omitempty"`
+}
+
+// CompletionRequest is the input of a KindComplete call: the conversation
+// so far, as an [[llm_provider]] capsule sees it.
+type CompletionRequest struct {
+	// Model is the model configured for the session (model.model).
+	Model    string              `json:"model,omitempty"`
+	System   string              `json:"system,omitempty"`
+	Messages []CompletionMessage `json:"messages"`
+	Tools    []CompletionTool    `json:"tools,omitempty"`
+	// MaxTokens caps the reply; 0 means no cap was asked for.
+	MaxTokens int64 `json:"max_tokens,omitempty"`
+}
+
+// CompletionMessage is one turn: Role "user" or "assistant". An
+// assistant turn may carry ToolCalls; the user turn after it carries
+// their ToolResults.
+type CompletionMessage struct {
+	Role        string                 `json:"role"`
+	Text        string                 `json:"text,omitempty"`
+	ToolCalls   []CompletionToolCall   `json:"tool_calls,omitempty"`
+	ToolResults []CompletionToolResult `json:"tool_results,omitempty"`
+}
+
+// CompletionTool is a tool the model may call.
+type CompletionTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+}
+
+// CompletionToolCall is a tool call the model makes: Arguments is a JSON
+// object. ID is echoed back in the CompletionToolResult; the host makes
+// one up when it is empty.
+type CompletionToolCall struct {
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// CompletionToolResult answers a tool call.
+type CompletionToolResult struct {
+	CallID  string `json:"call_id"`
+	Content string `json:"content"`
+	IsError bool   `json:"is_error,omitempty"`
+}
+
+// CompletionResponse is the output of a KindComplete call: the model's
+// turn. StopReason is "end_turn", "tool_use" or "max_tokens" (empty: the
+// host infers it from ToolCalls).
+type CompletionResponse struct {
+	Text         string               `json:"text,omitempty"`
+	ToolCalls    []CompletionToolCall `json:"tool_calls,omitempty"`
+	StopReason   string               `json:"stop_reason,omitempty"`
+	InputTokens  int64                `json:"input_tokens,omitempty"`
+	OutputTokens int64                `json:"output_tokens,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/sdk"
 )
 
@@ -18,7 +19,7 @@ func BenchmarkColdLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hash := Hash(wasm)
+	hash := capsulepkg.Hash(wasm)
 	ctx := context.Background()
 	cacheDir := b.TempDir()
 	load := func(b *testing.B, dir string) {
@@ -55,7 +56,7 @@ func BenchmarkColdLoad(b *testing.B) {
 // not gated) from inside a tool call that makes b.N of them.
 func BenchmarkHostCall(b *testing.B) {
 	e := newEnv(b, envOptions{})
-	e.install(hostileDir(e, "hostile", "example.com"), InstallOptions{})
+	e.install(hostileDir(e, "hostile", "example.com"), capsulepkg.InstallOptions{})
 	e.ok("echo", map[string]string{"text": "warm"})
 	b.ResetTimer()
 	for left := b.N; left > 0; left -= 50_000 {
@@ -67,7 +68,7 @@ func BenchmarkHostCall(b *testing.B) {
 // the interceptor (token, budget, two audit appends) and the store.
 func BenchmarkHostCallGated(b *testing.B) {
 	e := newEnv(b, envOptions{})
-	e.install(hostileDir(e, "hostile", "example.com"), InstallOptions{})
+	e.install(hostileDir(e, "hostile", "example.com"), capsulepkg.InstallOptions{})
 	e.ok("echo", map[string]string{"text": "warm"})
 	b.ResetTimer()
 	for left := b.N; left > 0; left -= 50_000 {
@@ -80,7 +81,7 @@ func BenchmarkHostCallGated(b *testing.B) {
 // interceptor (raw).
 func BenchmarkToolCall(b *testing.B) {
 	e := newEnv(b, envOptions{})
-	c := e.install(hostileDir(e, "hostile", "example.com"), InstallOptions{})
+	c := e.install(hostileDir(e, "hostile", "example.com"), capsulepkg.InstallOptions{})
 	e.ok("echo", map[string]string{"text": "warm"})
 	b.Run("registry", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/tools"
 	"github.com/astrid-runtime/astrid/sdk"
@@ -22,10 +23,12 @@ type Capsule struct {
 	m   *Manager
 	id  string
 	dir string
-	man *Manifest
+	// workspace is the root of a workspace capsule, "" for the user's.
+	workspace string
+	man       *capsulepkg.Manifest
 	// caps are the capabilities in force: the manifest's, which Load
 	// checked are within what the user granted at install.
-	caps Capabilities
+	caps capsulepkg.Capabilities
 	env  map[string]string
 	mod  wazero.CompiledModule // nil for a capsule without a component
 	// stamp identifies the files it was loaded from (Manager.Rescan).
@@ -40,7 +43,7 @@ type Capsule struct {
 func (c *Capsule) ID() string { return c.id }
 
 // Manifest returns the capsule's manifest. Treat it as read-only.
-func (c *Capsule) Manifest() *Manifest { return c.man }
+func (c *Capsule) Manifest() *capsulepkg.Manifest { return c.man }
 
 // GuestError is a failure the capsule's code reported (a handler returned
 // an error); Msg is its text, untrusted.
@@ -150,7 +153,7 @@ func (c *Capsule) close(ctx context.Context) {
 // tool adapts a [[tool]] of a capsule to tools.Tool.
 type tool struct {
 	c    *Capsule
-	decl ToolDecl
+	decl capsulepkg.ToolDecl
 }
 
 var _ tools.Tool = tool{}
@@ -170,6 +173,9 @@ func (t tool) Spec() tools.Spec {
 // action's arguments and session. Every host call the capsule makes
 // during the call is judged again on its own.
 func (t tool) Prepare(s security.Session, args json.RawMessage) (security.Action, security.Executor, error) {
+	if t.c.workspace != "" && s.Workspace != t.c.workspace {
+		return security.Action{}, nil, fmt.Errorf("capsule %s belongs to workspace %s; it serves no session of %q", t.c.id, t.c.workspace, s.Workspace)
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(args, &obj); err != nil || obj == nil {
 		return security.Action{}, nil, &tools.ArgError{Tool: t.decl.Name, Msg: "arguments must be a JSON object"}

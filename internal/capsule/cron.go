@@ -7,6 +7,7 @@ import (
 
 	"github.com/adhocore/gronx"
 
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -92,7 +93,7 @@ func (m *Manager) RunCron(ctx context.Context, id, name string) error {
 
 func (m *Manager) cronSchedule(ctx context.Context, cs *callState, a, b []byte) ([]byte, error) {
 	name, schedule := string(a), string(b)
-	if !toolRE.MatchString(name) || !gronx.IsValid(schedule) {
+	if !capsulepkg.ValidToolName(name) || !gronx.IsValid(schedule) {
 		return nil, hostErrf(sdk.StatusInvalid, "cron: want a job name of a-z, 0-9 and '_' and a valid schedule")
 	}
 	args := map[string]string{"op": "schedule", "job": name, "schedule": schedule}

@@ -4,31 +4,37 @@
 // runs only in WASM, where the only way out is a host function that
 // passes the interceptor.
 //
-// # Manifest
+// # Packages on disk
 //
-// ParseManifest decodes Capsule.toml strictly: unknown keys, wrong types
-// and duplicate keys are errors, and every problem is reported as
-// "file:line:col: key: message" in one *ManifestError. The tables are
-// [package], [component], [capabilities], [env.NAME], [[tool]],
-// [[command]], [[context_file]], [[skill]], [[mcp_server]], [[cron]],
-// [[interceptor]], [[uplink]], [[llm_provider]] and [dependencies]; their
-// fields and checks are documented on the Go types (Manifest and the
-// *Decl types).
+// The manifest (Capsule.toml), hash and ABI checks, install, grants,
+// sealed secrets, list, info, remove and compile live in package
+// internal/capsulepkg, which links no WebAssembly engine so that the CLI
+// can use it. Manager.Install, Info, Remove and InstalledCapsules use its
+// user layer (Manager.Store, $ASTRID_HOME/capsules). Manager.Load refuses a
+// capsule whose manifest now asks for more than was granted, whose .wasm
+// does not match the manifest's hash, or whose sealed secrets do not open
+// (capsulepkg.Store.Verify, Sealer.OpenEnv); refusals are audited with
+// RuleHash.
 //
-// # Install, grant, load
+// # Workspace capsules
 //
-// Manager.Install parses the manifest, checks the component's BLAKE3 hash
-// and that it compiles, shows the requests to the user (InstallOptions),
-// collects [env] values, copies the files the manifest names to
-// Dir/<name>, and records the grant in Dir/<name>.grant.json (0600):
-// the capabilities granted, the env values (secrets included, never shown
-// to the model), and the id of a capability token for capsule://<name>/*
-// (invoke, persistent, GrantTTL) whose approval is an audit entry of the
-// install. Manager.Load refuses a capsule whose manifest now asks for
-// more than was granted, or whose .wasm does not match the manifest's
-// hash (an unhashed manifest loads only with [capsules] allow_unhashed,
-// which only the user configuration can set). Remove revokes the token
-// and deletes the capsule's kv store and files.
+// LoadWorkspace loads the capsules of <workspace>/.astrid/capsules
+// (installed with `astrid capsule install --workspace`), only when the
+// user trusted the workspace (Options.Trust, the hooks trust), only as
+// granted at install (hash included), with ids "<name>.ws-<digest>". Their
+// tools are registered for that workspace only (WorkspaceToolSink), their
+// hooks see that workspace's sessions only, and their tools refuse calls
+// from other workspaces. The runtime calls LoadWorkspace before each model
+// call; Rescan unloads them when trust is revoked.
+//
+// # Model providers
+//
+// A Provider (model.provider = "capsule:<id>/<name>") serves an
+// [[llm_provider]] as an llm.Provider: each turn is one KindComplete call,
+// run as the action capsule://<id>/llm.<name> in ModelSession(id); the
+// answer is checked (tool calls need a name and an object of arguments)
+// and replayed as a stream. The tool calls it proposes are judged by the
+// interceptor like any model's.
 //
 // # Engine
 //

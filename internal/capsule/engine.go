@@ -3,7 +3,6 @@ package capsule
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
-	"lukechampine.com/blake3"
 
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/sdk"
 )
 
@@ -26,21 +25,6 @@ import (
 const (
 	MaxMemoryMB = 64
 	MaxTimeout  = 30 * time.Second
-	// MaxModuleSize bounds a .wasm file read from disk.
-	MaxModuleSize = 64 << 20
-)
-
-// Errors of loading a component. They are sentinels: callers branch on
-// them (capsule info exits 1 on ErrHashMismatch).
-var (
-	// ErrHashMismatch: the .wasm is not the one the manifest pins. The
-	// module is not compiled.
-	ErrHashMismatch = errors.New("capsule: the component's BLAKE3 hash does not match the manifest")
-	// ErrUnhashed: the manifest pins no hash and [capsules] allow_unhashed
-	// is off.
-	ErrUnhashed = errors.New("capsule: the manifest pins no component hash (set [capsules] allow_unhashed = true in the user configuration for development)")
-	// ErrBadModule: the module does not follow the ABI (exports, imports).
-	ErrBadModule = errors.New("capsule: the module does not follow the Astrid ABI")
 )
 
 // Limits bound what a capsule's code may use.
@@ -64,33 +48,6 @@ func (l Limits) withDefaults() Limits {
 		l.Timeout = MaxTimeout
 	}
 	return l
-}
-
-// Hash returns the manifest form of the BLAKE3-256 hash of a module:
-// "blake3:<hex>".
-func Hash(wasm []byte) string {
-	sum := blake3.Sum256(wasm)
-	return "blake3:" + fmt.Sprintf("%x", sum[:])
-}
-
-// VerifyHash checks wasm against a manifest hash. An empty want is
-// ErrUnhashed unless allowUnhashed.
-func VerifyHash(wasm []byte, want string, allowUnhashed bool) error {
-	if want == "" {
-		if allowUnhashed {
-			return nil
-		}
-		return ErrUnhashed
-	}
-	w, err := hashBytes(want)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrHashMismatch, err)
-	}
-	got := blake3.Sum256(wasm)
-	if subtle.ConstantTimeCompare(got[:], w) != 1 {
-		return ErrHashMismatch
-	}
-	return nil
 }
 
 // engine is one wazero runtime with the host module; every capsule of a
@@ -152,37 +109,15 @@ func (e *engine) close(ctx context.Context) error { return e.rt.Close(ctx) }
 // ABI: it exports memory, _initialize, astrid_alloc, astrid_call and
 // astrid_abi_v1, and imports only Astrid host functions and WASI.
 func (e *engine) compile(ctx context.Context, wasm []byte, hash string) (wazero.CompiledModule, error) {
-	if err := VerifyHash(wasm, hash, e.limits.AllowUnhashed); err != nil {
+	if err := capsulepkg.VerifyHash(wasm, hash, e.limits.AllowUnhashed); err != nil {
+		return nil, err
+	}
+	if err := capsulepkg.CheckModule(wasm); err != nil {
 		return nil, err
 	}
 	cm, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadModule, err)
-	}
-	bad := func(format string, args ...any) (wazero.CompiledModule, error) {
-		_ = cm.Close(ctx)
-		return nil, fmt.Errorf("%w: "+format, append([]any{ErrBadModule}, args...)...)
-	}
-	exports := cm.ExportedFunctions()
-	for _, name := range []string{"_initialize", sdk.ExportAlloc, sdk.ExportCall, sdk.ExportABI} {
-		if _, ok := exports[name]; !ok {
-			return bad("no export %s (build with -buildmode=c-shared and import the sdk package)", name)
-		}
-	}
-	if _, ok := cm.ExportedMemories()["memory"]; !ok {
-		return bad("no exported memory")
-	}
-	for _, f := range cm.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		switch mod {
-		case sdk.HostModule:
-			if _, ok := e.host.funcs[name]; !ok {
-				return bad("imports unknown host function %s.%s", mod, name)
-			}
-		case wasi_snapshot_preview1.ModuleName:
-		default:
-			return bad("imports %s.%s", mod, name)
-		}
+		return nil, fmt.Errorf("%w: %v", capsulepkg.ErrBadModule, err)
 	}
 	return cm, nil
 }
@@ -217,7 +152,7 @@ func (e *engine) instantiate(ctx context.Context, cm wazero.CompiledModule, id s
 	res, err := abi.Call(ctx)
 	if err != nil || len(res) != 1 || res[0] != sdk.ABIVersion {
 		_ = mod.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("%w: capsule %s speaks another ABI version", ErrBadModule, id)
+		return nil, fmt.Errorf("%w: capsule %s speaks another ABI version", capsulepkg.ErrBadModule, id)
 	}
 	return inst, nil
 }

@@ -2,12 +2,12 @@ package capsule
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -38,10 +38,10 @@ func (cs *callState) refuse(ctx context.Context, kind security.Kind, resource st
 	reason = fmt.Sprintf("capsule %s: %s", cs.c.id, reason)
 	e := audit.Entry{
 		Type:      audit.TypeDecision,
-		Session:   clipUTF8(cs.sess.ID, audit.MaxSession),
-		Principal: clipUTF8(cs.sess.Principal, audit.MaxPrincipal),
-		Frontend:  clipUTF8(cs.sess.Frontend, audit.MaxFrontend),
-		Action:    audit.Action{Kind: string(kind), Resource: clipUTF8(resource, audit.MaxResource), ArgsHash: argsHash(kind, resource, args)},
+		Session:   capsulepkg.ClipUTF8(cs.sess.ID, audit.MaxSession),
+		Principal: capsulepkg.ClipUTF8(cs.sess.Principal, audit.MaxPrincipal),
+		Frontend:  capsulepkg.ClipUTF8(cs.sess.Frontend, audit.MaxFrontend),
+		Action:    audit.Action{Kind: string(kind), Resource: capsulepkg.ClipUTF8(resource, audit.MaxResource), ArgsHash: capsulepkg.ArgsHash(kind, resource, args)},
 		Decision:  audit.Denied,
 		Proof:     audit.Proof{Rule: rule},
 		Text:      audit.ClipText(strings.ToValidUTF8(reason, "\uFFFD")),
@@ -51,29 +51,6 @@ func (cs *callState) refuse(ctx context.Context, kind security.Kind, resource st
 	}
 	m.log.Warn("capsule host call refused", "capsule", cs.c.id, "session", cs.sess.ID, "rule", rule, "reason", reason)
 	return &security.DeniedError{Step: StepCapsule, Rule: rule, Reason: reason}
-}
-
-// argsHash binds kind, resource and arguments like the interceptor does.
-func argsHash(kind security.Kind, resource string, args []byte) [32]byte {
-	h := sha256.New()
-	for _, s := range []string{string(kind), resource, string(args)} {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
-	}
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out
-}
-
-func clipUTF8(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n-3]
-	for len(s) > 0 && strings.ToValidUTF8(s, "") != s {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
 }
 
 // capsuleAction builds the action of a capsule-scoped host call (kv, ipc,

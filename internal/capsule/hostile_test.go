@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/keys"
 )
 
@@ -82,7 +83,7 @@ func TestHostile(t *testing.T) {
 
 	e := newEnv(t, envOptions{limits: Limits{Timeout: time.Second, MaxMemoryMB: 32}})
 	ctx := context.Background()
-	e.install(hostileDir(e, "hostile", u.Host), InstallOptions{})
+	e.install(hostileDir(e, "hostile", u.Host), capsulepkg.InstallOptions{})
 	e.serving()
 
 	t.Run("infinite loop is killed at the deadline", func(t *testing.T) {
@@ -278,11 +279,11 @@ func TestHostile(t *testing.T) {
 		if err := os.WriteFile(wasm, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.m.Info("hostile"); !errors.Is(err, ErrHashMismatch) {
+		if _, err := e.m.Info("hostile"); !errors.Is(err, capsulepkg.ErrHashMismatch) {
 			t.Errorf("Info: %v", err)
 		}
 		seq := e.lastSeq()
-		if _, err := e.m.Load(ctx, "hostile"); !errors.Is(err, ErrHashMismatch) {
+		if _, err := e.m.Load(ctx, "hostile"); !errors.Is(err, capsulepkg.ErrHashMismatch) {
 			t.Fatalf("Load: %v", err)
 		}
 		if e.denied(seq, "capsule://hostile/load", RuleHash) == nil {
@@ -300,11 +301,11 @@ func TestUnhashed(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		e := newEnv(t, envOptions{limits: Limits{AllowUnhashed: allow}})
 		src := hostileDir(e, "loose", "example.com")
-		man := filepath.Join(src, ManifestFile)
+		man := filepath.Join(src, capsulepkg.ManifestFile)
 		b, _ := os.ReadFile(man)
 		os.WriteFile(man, []byte(strings.Replace(string(b), `hash = "blake3:`, `# hash = "`, 1)), 0o644)
-		_, err := e.m.Install(context.Background(), src, InstallOptions{Approve: yes})
-		if allow != (err == nil) || !allow && !errors.Is(err, ErrUnhashed) {
+		_, err := e.m.Install(context.Background(), src, capsulepkg.InstallOptions{Approve: yes})
+		if allow != (err == nil) || !allow && !errors.Is(err, capsulepkg.ErrUnhashed) {
 			t.Errorf("allow_unhashed %v: install: %v", allow, err)
 		}
 	}

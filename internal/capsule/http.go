@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -87,7 +88,7 @@ func (m *Manager) httpRequest(ctx context.Context, cs *callState, a, _ []byte) (
 // entry "host" allows ports 80 and 443, "host:port" that port.
 func hostDeclared(net []string, host string, port int) bool {
 	for _, e := range net {
-		h, p, err := SplitHost(e)
+		h, p, err := capsulepkg.SplitHost(e)
 		if err != nil || h != host {
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/security"
@@ -164,12 +165,17 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(func() { e.core.Close() })
 	e.reg = tools.New(tools.Options{})
+	sealer, err := capsulepkg.OpenSealer(filepath.Join(e.home, "keys", capsulepkg.SecretKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cache := compileCache
 	if o.noCache {
 		cache = ""
 	}
 	e.m, err = New(context.Background(), Options{
-		Dir:         filepath.Join(e.home, "capsules"),
+		Home:        e.home,
+		Sealer:      sealer,
 		Interceptor: e.core.Interceptor,
 		Audit:       e.core.Audit,
 		Tokens:      e.core.Tokens,
@@ -213,18 +219,18 @@ func (e *env) capsuleDir(name, manifest, wasm string) string {
 	if err := os.WriteFile(filepath.Join(dir, name+".wasm"), b, 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	manifest = strings.ReplaceAll(manifest, "{{hash}}", Hash(b))
+	manifest = strings.ReplaceAll(manifest, "{{hash}}", capsulepkg.Hash(b))
 	manifest = strings.ReplaceAll(manifest, "{{name}}", name)
-	if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte(manifest), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, capsulepkg.ManifestFile), []byte(manifest), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	return dir
 }
 
-func yes(*Manifest) (bool, error) { return true, nil }
+func yes(*capsulepkg.Manifest) (bool, error) { return true, nil }
 
 // install installs and loads a capsule.
-func (e *env) install(src string, o InstallOptions) *Capsule {
+func (e *env) install(src string, o capsulepkg.InstallOptions) *Capsule {
 	e.t.Helper()
 	if o.Approve == nil {
 		o.Approve = yes

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/capability"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/tools"
 	"github.com/astrid-runtime/astrid/sdk"
@@ -42,9 +41,16 @@ type Elicitor interface {
 // Options configure a Manager. Interceptor, Audit, KV and Dir are
 // required.
 type Options struct {
-	// Dir holds the installed capsules: Dir/<name>/ and Dir/<name>.grant.json
-	// ($ASTRID_HOME/capsules).
-	Dir string
+	// Home is $ASTRID_HOME. The user layer of installed capsules is
+	// Home/capsules (capsulepkg.UserStore); workspace layers keep their
+	// grants under it too.
+	Home string
+	// Sealer opens the [env] secrets of grants (and seals them at
+	// install); nil fails to load a capsule that has one.
+	Sealer *capsulepkg.Sealer
+	// Trust says which workspaces the user trusted; nil trusts none
+	// (LoadWorkspace refuses).
+	Trust WorkspaceTrust
 	// Interceptor judges every gated host call, tool call and cron run.
 	Interceptor *security.Interceptor
 	// Audit receives the refusals the capsule runtime decides itself (see
@@ -98,6 +104,11 @@ type Manager struct {
 	failedStamp map[string]string   // guarded by mu
 	uplinks     map[string]string   // guarded by mu; uplink name -> capsule id
 	jobs        map[string]*cronJob // guarded by mu; "<id>/<name>"
+	// workspaces are the layers LoadWorkspace registered, by the suffix
+	// of their capsules' ids ("ws-<digest>").
+	workspaces map[string]*capsulepkg.Store // guarded by mu
+
+	user *capsulepkg.Store
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -112,8 +123,8 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 		return nil, errors.New("capsule: no audit log")
 	case o.KV == nil:
 		return nil, errors.New("capsule: no kv store")
-	case o.Dir == "" || !filepath.IsAbs(o.Dir):
-		return nil, errors.New("capsule: the capsules directory must be absolute")
+	case o.Home == "" || !filepath.IsAbs(o.Home):
+		return nil, errors.New("capsule: the home directory must be absolute")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -125,12 +136,13 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 		o.Notify = func(api.EventType, api.CapsuleInfo) {}
 	}
 	m := &Manager{o: o, ic: o.Interceptor, kv: o.KV, audit: o.Audit, log: o.Logger, bus: newBus(), now: o.Now,
-		loaded: map[string]*Capsule{}, failed: map[string]string{}, failedStamp: map[string]string{}, uplinks: map[string]string{}, jobs: map[string]*cronJob{}}
+		loaded: map[string]*Capsule{}, failed: map[string]string{}, failedStamp: map[string]string{}, uplinks: map[string]string{}, jobs: map[string]*cronJob{}, workspaces: map[string]*capsulepkg.Store{}}
 	eng, err := newEngine(ctx, o.Limits, o.CacheDir, newHostFuncs(m), o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	m.eng = eng
+	m.user = m.newStore(capsulepkg.UserStore(o.Home))
 	return m, nil
 }
 
@@ -189,8 +201,7 @@ func (m *Manager) Close(ctx context.Context) error {
 func (m *Manager) Load(ctx context.Context, id string) (api.CapsuleInfo, error) {
 	info, err := m.load(ctx, id)
 	if err != nil {
-		man, _ := readManifest(filepath.Join(m.o.Dir, id))
-		st := m.stamp(id, man)
+		st := m.stamp(id)
 		m.mu.Lock()
 		m.failedStamp[id] = st
 		m.mu.Unlock()
@@ -211,7 +222,7 @@ func (m *Manager) load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 	}
 	c, err := m.open(ctx, id)
 	if err != nil {
-		if errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrUnhashed) || errors.Is(err, ErrBadModule) {
+		if errors.Is(err, capsulepkg.ErrHashMismatch) || errors.Is(err, capsulepkg.ErrUnhashed) || errors.Is(err, capsulepkg.ErrBadModule) || errors.Is(err, capsulepkg.ErrSecretTampered) {
 			m.refuseLoad(ctx, id, err)
 		}
 		m.mu.Lock()
@@ -226,7 +237,7 @@ func (m *Manager) load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 	var registered []string
 	if m.o.Tools != nil {
 		for _, d := range c.man.Tools {
-			if err := m.o.Tools.Register(tool{c: c, decl: d}); err != nil {
+			if err := m.register(c, tool{c: c, decl: d}); err != nil {
 				for _, n := range registered {
 					m.o.Tools.Unregister(n)
 				}
@@ -268,30 +279,40 @@ func (m *Manager) refuseLoad(ctx context.Context, id string, why error) {
 
 // open reads, checks and compiles an installed capsule.
 func (m *Manager) open(ctx context.Context, id string) (*Capsule, error) {
-	if !nameRE.MatchString(id) {
-		return nil, fmt.Errorf("%w: capsule %q", api.ErrNotFound, id)
-	}
-	g, err := m.readGrant(id)
+	st, name, err := m.storeOf(id)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(m.o.Dir, id)
-	man, err := readManifest(dir)
+	if st.Workspace != "" && !m.trusted(st.Workspace) {
+		return nil, fmt.Errorf("capsule %s: %w: %s", id, ErrUntrusted, st.Workspace)
+	}
+	g, err := st.ReadGrant(name)
 	if err != nil {
 		return nil, err
 	}
-	if man.Package.Name != id {
+	dir := st.CapsuleDir(name)
+	man, err := capsulepkg.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	if man.Package.Name != name {
 		return nil, fmt.Errorf("capsule %s: the manifest names %q", id, man.Package.Name)
 	}
-	if err := man.Capabilities.within(g.Capabilities); err != nil {
-		return nil, fmt.Errorf("capsule %s asks for more than was granted at install (%v); install it again to grant it", id, err)
-	}
-	c := &Capsule{m: m, id: id, dir: dir, man: man, caps: man.Capabilities, env: g.Env, stamp: m.stamp(id, man)}
+	var wasm []byte
 	if man.Component != nil {
-		wasm, err := readBounded(filepath.Join(dir, filepath.FromSlash(man.Component.Entrypoint)), MaxModuleSize)
-		if err != nil {
+		if wasm, err = capsulepkg.ReadBounded(filepath.Join(dir, filepath.FromSlash(man.Component.Entrypoint)), capsulepkg.MaxModuleSize); err != nil {
 			return nil, fmt.Errorf("capsule %s: %w", id, err)
 		}
+	}
+	if err := st.Verify(g, man, wasm); err != nil {
+		return nil, fmt.Errorf("capsule %s: %w", id, err)
+	}
+	env, err := m.o.Sealer.OpenEnv(id, g)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capsule{m: m, id: id, dir: dir, workspace: st.Workspace, man: man, caps: man.Capabilities, env: env, stamp: m.stamp(id)}
+	if man.Component != nil {
 		if c.mod, err = m.eng.compile(ctx, wasm, man.Component.Hash); err != nil {
 			return nil, fmt.Errorf("capsule %s: %w", id, err)
 		}
@@ -352,7 +373,7 @@ func (m *Manager) LoadCapsule(ctx context.Context, p api.LoadCapsuleParams) (api
 	id := p.ID
 	if p.Path != "" {
 		dir := filepath.Clean(p.Path)
-		if filepath.Dir(dir) != filepath.Clean(m.o.Dir) || !nameRE.MatchString(filepath.Base(dir)) {
+		if filepath.Dir(dir) != filepath.Clean(m.user.Dir) || !capsulepkg.ValidName(filepath.Base(dir)) {
 			return api.CapsuleInfo{}, fmt.Errorf("%w: %s is not an installed capsule; install it first (astrid capsule install %s)", api.ErrInvalidParams, p.Path, p.Path)
 		}
 		id = filepath.Base(dir)
@@ -374,7 +395,7 @@ func (m *Manager) LoadInstalled(ctx context.Context) error {
 	}
 	var errs []error
 	for _, in := range all {
-		if _, err := m.Load(ctx, in.Grant.Name); err != nil {
+		if _, err := m.Load(ctx, in.ID); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -393,9 +414,9 @@ func (m *Manager) Rescan(ctx context.Context) {
 	}
 	installed := map[string]bool{}
 	for _, in := range all {
-		id := in.Grant.Name
+		id := in.ID
 		installed[id] = true
-		st := m.stamp(id, in.Manifest)
+		st := m.stamp(id)
 		m.mu.Lock()
 		c, loaded := m.loaded[id]
 		fst, failed := m.failedStamp[id]
@@ -429,19 +450,37 @@ const RescanInterval = 5 * time.Second
 // stamp identifies the files of an installed capsule as they are now:
 // the BLAKE3 hashes of its grant, manifest and module (a few
 // milliseconds for a Go module; modification times can be too coarse).
-func (m *Manager) stamp(id string, man *Manifest) string {
-	files := []string{m.grantPath(id), filepath.Join(m.o.Dir, id, ManifestFile)}
-	if man != nil && man.Component != nil {
-		files = append(files, filepath.Join(m.o.Dir, id, filepath.FromSlash(man.Component.Entrypoint)))
+func (m *Manager) stamp(id string) string {
+	st, name, err := m.storeOf(id)
+	if err != nil {
+		return ""
+	}
+	dir := st.CapsuleDir(name)
+	files := []string{st.GrantFile(name), filepath.Join(dir, capsulepkg.ManifestFile)}
+	if man, err := capsulepkg.ReadManifest(dir); err == nil && man.Component != nil {
+		files = append(files, filepath.Join(dir, filepath.FromSlash(man.Component.Entrypoint)))
 	}
 	var b []byte
 	for _, f := range files {
-		if data, err := readBounded(f, MaxModuleSize); err == nil {
-			b = append(b, Hash(data)...)
+		if data, err := capsulepkg.ReadBounded(f, capsulepkg.MaxModuleSize); err == nil {
+			b = append(b, capsulepkg.Hash(data)...)
 		}
 		b = append(b, ';')
 	}
 	return string(b)
+}
+
+// register offers a capsule's tool: to every session, or for a
+// workspace capsule to its workspace's sessions only.
+func (m *Manager) register(c *Capsule, t tools.Tool) error {
+	if c.workspace == "" {
+		return m.o.Tools.Register(t)
+	}
+	ws, ok := m.o.Tools.(WorkspaceToolSink)
+	if !ok {
+		return errors.New("this runtime cannot scope tools to a workspace")
+	}
+	return ws.RegisterIn(c.workspace, t)
 }
 
 // List describes the loaded capsules and those whose last load failed,
@@ -504,61 +543,4 @@ func (c *Capsule) info() api.CapsuleInfo {
 		engine = "wasm"
 	}
 	return api.CapsuleInfo{ID: c.id, Name: c.man.Package.Name, Version: c.man.Package.Version, Engine: engine, State: "loaded"}
-}
-
-func readManifest(dir string) (*Manifest, error) {
-	path := filepath.Join(dir, ManifestFile)
-	data, err := readBounded(path, MaxManifestSize)
-	if err != nil {
-		return nil, err
-	}
-	return ParseManifest(path, data)
-}
-
-// readBounded reads a regular file of at most max bytes.
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return b, nil
-}
-
-// within reports (as an error naming the first excess) whether c asks for
-// nothing beyond g.
-func (c Capabilities) within(g Capabilities) error {
-	for _, l := range []struct {
-		name     string
-		ask, got []string
-	}{{"net", c.Net, g.Net}, {"fs_read", c.FSRead, g.FSRead}, {"fs_write", c.FSWrite, g.FSWrite}, {"ipc", c.IPC, g.IPC}} {
-		for _, x := range l.ask {
-			if !slices.Contains(l.got, x) {
-				return fmt.Errorf("%s %q", l.name, x)
-			}
-		}
-	}
-	for _, b := range []struct {
-		name     string
-		ask, got bool
-	}{{"http", c.HTTP, g.HTTP}, {"kv", c.KV, g.KV}, {"uplink", c.Uplink, g.Uplink}, {"cron", c.Cron, g.Cron}, {"elicit", c.Elicit, g.Elicit}} {
-		if b.ask && !b.got {
-			return errors.New(b.name)
-		}
-	}
-	return nil
 }

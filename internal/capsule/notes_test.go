@@ -11,6 +11,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 )
 
 // notesDir copies the example capsule with the freshly built module and
@@ -28,7 +29,7 @@ func (e *env) notesDir() string {
 func TestNotesCapsule(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
-	e.install(e.notesDir(), InstallOptions{By: "test"})
+	e.install(e.notesDir(), capsulepkg.InstallOptions{By: "test"})
 
 	// The tools are in the registry like built-in ones.
 	var names []string
@@ -134,7 +135,7 @@ func TestRescanAndDaemonAPI(t *testing.T) {
 
 	// Installed by another process (the CLI) while the daemon runs: the
 	// next rescan loads it.
-	if _, err := e.m.Install(ctx, e.notesDir(), InstallOptions{Approve: yes}); err != nil {
+	if _, err := e.m.Install(ctx, e.notesDir(), capsulepkg.InstallOptions{Approve: yes}); err != nil {
 		t.Fatal(err)
 	}
 	e.m.Rescan(ctx)
@@ -147,7 +148,7 @@ func TestRescanAndDaemonAPI(t *testing.T) {
 	}
 
 	// A changed manifest is reloaded.
-	man := filepath.Join(e.home, "capsules", "notes", ManifestFile)
+	man := filepath.Join(e.home, "capsules", "notes", capsulepkg.ManifestFile)
 	b, _ := os.ReadFile(man)
 	os.WriteFile(man, []byte(strings.Replace(string(b), `version = "0.1.0"`, `version = "0.1.1"`, 1)), 0o600)
 	e.m.Rescan(ctx)

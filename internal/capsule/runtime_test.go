@@ -18,6 +18,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/audit"
 	"github.com/astrid-runtime/astrid/internal/capability"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -60,7 +61,7 @@ path = "{{name}}.wasm"
 func (e *env) callTool(c *Capsule, name string, args any) (string, error) {
 	e.t.Helper()
 	raw, _ := json.Marshal(args)
-	a, ex, err := tool{c: c, decl: ToolDecl{Name: name}}.Prepare(e.sess, raw)
+	a, ex, err := tool{c: c, decl: capsulepkg.ToolDecl{Name: name}}.Prepare(e.sess, raw)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -99,8 +100,8 @@ func TestRuntimeHostFunctions(t *testing.T) {
 	ff := &fakeFrontend{}
 	e.m.o.Uplink, e.m.o.Elicit = ff, ff
 	ctx := context.Background()
-	hostile := e.install(hostileDir(e, "hostile", "example.com"), InstallOptions{})
-	friend := e.install(e.capsuleDir("friend", strings.ReplaceAll(friendManifest, "{{net}}", u.Host), hostileWasm), InstallOptions{})
+	hostile := e.install(hostileDir(e, "hostile", "example.com"), capsulepkg.InstallOptions{})
+	friend := e.install(e.capsuleDir("friend", strings.ReplaceAll(friendManifest, "{{net}}", u.Host), hostileWasm), capsulepkg.InstallOptions{})
 
 	t.Run("fs", func(t *testing.T) {
 		got, err := e.callTool(friend, "fs_tour", map[string]string{"path": "scratch"})
@@ -224,7 +225,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, "skills"), 0o755)
 		os.WriteFile(filepath.Join(dir, "GUIDE.md"), []byte("Be brief."), 0o644)
 		os.WriteFile(filepath.Join(dir, "skills", "review.md"), []byte("Review carefully."), 0o644)
-		os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`[package]
+		os.WriteFile(filepath.Join(dir, capsulepkg.ManifestFile), []byte(`[package]
 name = "guide"
 version = "1.0.0"
 [[context_file]]
@@ -236,7 +237,7 @@ path = "skills/review.md"
 name = "standup"
 prompt = "Summarise yesterday."
 `), 0o644)
-		e.install(dir, InstallOptions{})
+		e.install(dir, capsulepkg.InstallOptions{})
 		items, _ = e.m.Static()
 		var got []string
 		for _, it := range items {
@@ -255,7 +256,7 @@ prompt = "Summarise yesterday."
 	})
 
 	t.Run("widened manifest is not loaded", func(t *testing.T) {
-		man := filepath.Join(e.home, "capsules", "friend", ManifestFile)
+		man := filepath.Join(e.home, "capsules", "friend", capsulepkg.ManifestFile)
 		b, _ := os.ReadFile(man)
 		wider := strings.Replace(string(b), "kv = true", "kv = true\nfs_read = [\"/\"]", 1)
 		os.WriteFile(man, []byte(wider), 0o600)
@@ -269,7 +270,7 @@ prompt = "Summarise yesterday."
 	})
 
 	t.Run("remove", func(t *testing.T) {
-		g, err := e.m.readGrant("friend")
+		g, err := e.m.Store().ReadGrant("friend")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +315,7 @@ func TestStartRunsCronAndDefers(t *testing.T) {
 	var minutes atomic.Int64
 	base := time.Date(2026, 5, 1, 12, 0, 30, 0, time.UTC)
 	e.m.now = func() time.Time { return base.Add(time.Duration(minutes.Add(1)) * time.Minute) }
-	e.install(e.notesDir(), InstallOptions{})
+	e.install(e.notesDir(), capsulepkg.InstallOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.m.Start(ctx)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -18,7 +19,7 @@ const maxUplinkMessage = 16 << 10
 
 func (m *Manager) uplinkRegister(ctx context.Context, cs *callState, a, _ []byte) ([]byte, error) {
 	name := string(a)
-	declared := cs.c.caps.Uplink && slices.ContainsFunc(cs.c.man.Uplinks, func(u UplinkDecl) bool { return u.Name == name })
+	declared := cs.c.caps.Uplink && slices.ContainsFunc(cs.c.man.Uplinks, func(u capsulepkg.UplinkDecl) bool { return u.Name == name })
 	return cs.gated(ctx, "uplink", declared, map[string]string{"op": "register", "name": name}, "register uplink "+name, func(context.Context) ([]byte, error) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -76,7 +77,10 @@ func (m *Manager) Hook(ctx context.Context, s security.Session, ev sdk.HookEvent
 	m.mu.Lock()
 	var cs []*Capsule
 	for _, c := range m.loaded {
-		if slices.ContainsFunc(c.man.Interceptors, func(d InterceptorDecl) bool {
+		if c.workspace != "" && c.workspace != s.Workspace {
+			continue // a workspace capsule sees its workspace's sessions only
+		}
+		if slices.ContainsFunc(c.man.Interceptors, func(d capsulepkg.InterceptorDecl) bool {
 			return d.Event == ev.Event && (d.Tool == "" || d.Tool == ev.Tool)
 		}) {
 			cs = append(cs, c)
@@ -128,7 +132,10 @@ const maxStaticFile = 64 << 10
 // context file, a skill or a command. Text is the capsule author's, to be
 // shown to the model as untrusted data.
 type StaticItem struct {
-	Capsule     string
+	Capsule string
+	// Workspace is the root of a workspace capsule, "" for a user capsule:
+	// show its items only to that workspace's sessions.
+	Workspace   string
 	Kind        string // "context_file", "skill" or "command"
 	Name        string
 	Description string
@@ -154,7 +161,7 @@ func (m *Manager) Static() ([]StaticItem, error) {
 	var out []StaticItem
 	var errs []error
 	read := func(c *Capsule, rel string) string {
-		b, err := readBounded(filepath.Join(c.dir, filepath.FromSlash(rel)), maxStaticFile)
+		b, err := capsulepkg.ReadBounded(filepath.Join(c.dir, filepath.FromSlash(rel)), maxStaticFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("capsule %s: %w", c.id, err))
 		}
@@ -162,13 +169,13 @@ func (m *Manager) Static() ([]StaticItem, error) {
 	}
 	for _, c := range cs {
 		for _, f := range c.man.ContextFiles {
-			out = append(out, StaticItem{Capsule: c.id, Kind: "context_file", Name: f.Path, Description: f.Description, Text: read(c, f.Path)})
+			out = append(out, StaticItem{Capsule: c.id, Workspace: c.workspace, Kind: "context_file", Name: f.Path, Description: f.Description, Text: read(c, f.Path)})
 		}
 		for _, s := range c.man.Skills {
-			out = append(out, StaticItem{Capsule: c.id, Kind: "skill", Name: s.Name, Description: s.Description, Text: read(c, s.Path)})
+			out = append(out, StaticItem{Capsule: c.id, Workspace: c.workspace, Kind: "skill", Name: s.Name, Description: s.Description, Text: read(c, s.Path)})
 		}
 		for _, cmd := range c.man.Commands {
-			out = append(out, StaticItem{Capsule: c.id, Kind: "command", Name: cmd.Name, Description: cmd.Description, Text: cmd.Prompt})
+			out = append(out, StaticItem{Capsule: c.id, Workspace: c.workspace, Kind: "command", Name: cmd.Name, Description: cmd.Description, Text: cmd.Prompt})
 		}
 	}
 	return out, errors.Join(errs...)

@@ -15,7 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/astrid-runtime/astrid/internal/capsule"
+	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/store"
@@ -34,44 +35,48 @@ func newCapsuleCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// capsuleManager opens the core and a capsule manager over it. close
-// releases both.
-func (e *Env) capsuleManager(ctx context.Context) (*capsule.Manager, func(), error) {
+// capsuleStores opens the core and the layers of installed capsules: the
+// user's, and the workspace's of dir when dir is not "". close releases
+// them. No capsule code runs here: package capsulepkg links no WASM
+// engine (the daemon compiles a module when it loads it).
+func (e *Env) capsuleStores(ctx context.Context, dir string) (user, ws *capsulepkg.Store, closeAll func(), err error) {
 	opts, err := e.loadOptions("")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	res, err := config.Load(opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("configuration: %w", err)
+		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	c, err := core.Open(ctx, core.Options{Home: opts.Home, Getenv: opts.Getenv, SystemConfigFile: opts.SystemFile, Logger: e.log()})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	cc := res.Config.Capsules
-	m, err := capsule.New(ctx, capsule.Options{
-		Dir:         opts.Home.CapsulesDir(),
-		Interceptor: c.Interceptor,
-		Audit:       c.Audit,
-		Tokens:      c.Tokens,
-		KV:          store.CapsuleKV{DB: c.DB},
-		Limits:      capsule.Limits{MaxMemoryMB: int(cc.MaxMemoryMB), Timeout: time.Duration(cc.TimeoutSecs) * time.Second, AllowUnhashed: cc.AllowUnhashed},
-		CacheDir:    filepath.Join(opts.Home.CacheDir(), "capsules"),
-		Logger:      e.log(),
-	})
+	sealer, err := capsulepkg.OpenSealer(filepath.Join(opts.Home.KeysDir(), capsulepkg.SecretKeyFile))
 	if err != nil {
 		c.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, func() {
-		_ = m.Close(context.WithoutCancel(ctx))
-		c.Close()
-	}, nil
+	setup := func(s *capsulepkg.Store) *capsulepkg.Store {
+		s.Audit, s.Tokens, s.KV, s.Sealer, s.Logger = c.Audit, c.Tokens, store.CapsuleKV{DB: c.DB}, sealer, e.log()
+		s.AllowUnhashed = res.Config.Capsules.AllowUnhashed
+		return s
+	}
+	user = setup(capsulepkg.UserStore(opts.Home.Path()))
+	if dir != "" {
+		ws = setup(capsulepkg.WorkspaceStore(opts.Home.Path(), dir))
+	}
+	return user, ws, func() { c.Close() }, nil
+}
+
+// workspaceRoot is the workspace of the current directory, with its
+// symlinks resolved as the daemon resolves a session's workspace.
+func (e *Env) workspaceRoot() (string, error) {
+	return filepath.EvalSymlinks(e.Dir)
 }
 
 func newCapsuleInstallCmd(env *Env) *cobra.Command {
-	var yes bool
+	var yes, workspace bool
 	var envs []string
 	cmd := &cobra.Command{
 		Use:   "install PATH|DIR",
@@ -80,14 +85,16 @@ func newCapsuleInstallCmd(env *Env) *cobra.Command {
 			"manifest). The capabilities it requests are shown and you are asked to grant\n" +
 			"them; --yes grants them without asking, for scripts. Values for [env] come from\n" +
 			"--env NAME=VALUE or are asked for (secrets without echo); they are stored in a\n" +
-			"0600 file under $ASTRID_HOME and never shown to the model.",
+			"0600 file under $ASTRID_HOME, secrets encrypted, and never shown to the model.\n" +
+			"With --workspace the capsule is copied to the current workspace's\n" +
+			".astrid/capsules; it loads only in that workspace, once you trusted it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src := args[0]
 			if !filepath.IsAbs(src) {
 				src = filepath.Join(env.Dir, src)
 			}
-			if filepath.Base(src) == capsule.ManifestFile {
+			if filepath.Base(src) == capsulepkg.ManifestFile {
 				src = filepath.Dir(src)
 			}
 			given := map[string]string{}
@@ -98,20 +105,30 @@ func newCapsuleInstallCmd(env *Env) *cobra.Command {
 				}
 				given[k] = v
 			}
-			m, closeAll, err := env.capsuleManager(cmd.Context())
+			wsDir := ""
+			if workspace {
+				var err error
+				if wsDir, err = env.workspaceRoot(); err != nil {
+					return err
+				}
+			}
+			m, ws, closeAll, err := env.capsuleStores(cmd.Context(), wsDir)
 			if err != nil {
 				return err
 			}
 			defer closeAll()
+			if ws != nil {
+				m = ws
+			}
 			in := bufio.NewReader(env.Stdin)
 			by := "cli"
 			if yes {
 				by = "cli --yes"
 			}
-			res, err := m.Install(cmd.Context(), src, capsule.InstallOptions{
+			res, err := m.Install(cmd.Context(), src, capsulepkg.InstallOptions{
 				Env: given,
 				By:  by,
-				Approve: func(man *capsule.Manifest) (bool, error) {
+				Approve: func(man *capsulepkg.Manifest) (bool, error) {
 					describeRequests(env.Stderr, man)
 					if yes {
 						return true, nil
@@ -124,7 +141,7 @@ func newCapsuleInstallCmd(env *Env) *cobra.Command {
 					a := strings.ToLower(strings.TrimSpace(line))
 					return a == "y" || a == "yes", nil
 				},
-				AskEnv: func(name string, v capsule.EnvVar) (string, error) {
+				AskEnv: func(name string, v capsulepkg.EnvVar) (string, error) {
 					if yes && v.Default != "" {
 						return "", nil // the default applies
 					}
@@ -145,17 +162,18 @@ func newCapsuleInstallCmd(env *Env) *cobra.Command {
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, viewInstalled(res, nil))
 			}
-			_, err = fmt.Fprintf(env.Stdout, "installed %s %s in %s\n", res.Manifest.Package.Name, res.Manifest.Package.Version, res.Dir)
+			_, err = fmt.Fprintf(env.Stdout, "installed %s %s in %s (%s layer)\n", res.Manifest.Package.Name, res.Manifest.Package.Version, res.Dir, res.Layer)
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "grant what the manifest requests without asking")
+	cmd.Flags().BoolVar(&workspace, "workspace", false, "install into the current workspace's .astrid/capsules (loads only once the workspace is trusted: astrid hooks trust)")
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "value of an [env] variable, NAME=VALUE (repeatable)")
 	return cmd
 }
 
 // describeRequests shows what a manifest asks for.
-func describeRequests(w io.Writer, m *capsule.Manifest) {
+func describeRequests(w io.Writer, m *capsulepkg.Manifest) {
 	fmt.Fprintf(w, "Capsule %s %s", m.Package.Name, m.Package.Version)
 	if m.Package.Description != "" {
 		fmt.Fprintf(w, ": %s", m.Package.Description)
@@ -220,25 +238,27 @@ func readValue(stdin io.Reader, in *bufio.Reader, secret bool, stderr io.Writer)
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// capsuleView is the JSON form of an installed capsule.
+// capsuleView is the JSON form of an installed capsulepkg.
 type capsuleView struct {
-	Name         string               `json:"name"`
-	Version      string               `json:"version"`
-	Description  string               `json:"description,omitempty"`
-	Hash         string               `json:"hash,omitempty"`
-	Dir          string               `json:"dir"`
-	InstalledAt  time.Time            `json:"installed_at"`
-	Capabilities capsule.Capabilities `json:"capabilities"`
-	Tools        []string             `json:"tools,omitempty"`
-	Cron         []string             `json:"cron,omitempty"`
-	Env          map[string]string    `json:"env,omitempty"` // secrets shown as "(secret)"
-	Verified     *bool                `json:"verified,omitempty"`
-	Error        string               `json:"error,omitempty"`
-	manifest     *capsule.Manifest
+	Name         string                  `json:"name"`
+	ID           string                  `json:"id"`
+	Layer        string                  `json:"layer"`
+	Version      string                  `json:"version"`
+	Description  string                  `json:"description,omitempty"`
+	Hash         string                  `json:"hash,omitempty"`
+	Dir          string                  `json:"dir"`
+	InstalledAt  time.Time               `json:"installed_at"`
+	Capabilities capsulepkg.Capabilities `json:"capabilities"`
+	Tools        []string                `json:"tools,omitempty"`
+	Cron         []string                `json:"cron,omitempty"`
+	Env          map[string]string       `json:"env,omitempty"` // secrets shown as "(secret)"
+	Verified     *bool                   `json:"verified,omitempty"`
+	Error        string                  `json:"error,omitempty"`
+	manifest     *capsulepkg.Manifest
 }
 
-func viewInstalled(in *capsule.Installed, verifyErr error) capsuleView {
-	v := capsuleView{Name: in.Grant.Name, Version: in.Grant.Version, Hash: in.Grant.Hash, Dir: in.Dir, InstalledAt: in.Grant.InstalledAt, Capabilities: in.Grant.Capabilities, manifest: in.Manifest}
+func viewInstalled(in *capsulepkg.Installed, verifyErr error) capsuleView {
+	v := capsuleView{Name: in.Grant.Name, ID: in.ID, Layer: in.Layer, Version: in.Grant.Version, Hash: in.Grant.Hash, Dir: in.Dir, InstalledAt: in.Grant.InstalledAt, Capabilities: in.Grant.Capabilities, manifest: in.Manifest}
 	if m := in.Manifest; m != nil {
 		v.Version, v.Description = m.Package.Version, m.Package.Description
 		if m.Component != nil {
@@ -267,18 +287,51 @@ func viewInstalled(in *capsule.Installed, verifyErr error) capsuleView {
 	return v
 }
 
+// installedCapsules lists the user's capsules and the current workspace's.
+func (e *Env) installedCapsules(ctx context.Context) ([]capsulepkg.Installed, error) {
+	dir, err := e.workspaceRoot()
+	if err != nil {
+		return nil, err
+	}
+	user, ws, closeAll, err := e.capsuleStores(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	all, err := user.List()
+	if err != nil {
+		return nil, err
+	}
+	more, err := ws.List()
+	return append(all, more...), err
+}
+
+// capsuleLayer opens the layer that holds the capsule name: the user's,
+// else the current workspace's.
+func (e *Env) capsuleLayer(ctx context.Context, name string) (*capsulepkg.Store, func(), error) {
+	dir, err := e.workspaceRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	user, ws, closeAll, err := e.capsuleStores(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := user.ReadGrant(name); err != nil && errors.Is(err, api.ErrNotFound) {
+		if _, werr := ws.ReadGrant(name); werr == nil {
+			return ws, closeAll, nil
+		}
+	}
+	return user, closeAll, nil
+}
+
 func newCapsuleListCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the installed capsules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, closeAll, err := env.capsuleManager(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeAll()
-			all, err := m.InstalledCapsules()
+			all, err := env.installedCapsules(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -286,7 +339,7 @@ func newCapsuleListCmd(env *Env) *cobra.Command {
 			for i := range all {
 				views = append(views, viewInstalled(&all[i], nil))
 			}
-			sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
+			sort.SliceStable(views, func(i, j int) bool { return views[i].Name < views[j].Name })
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, views)
 			}
@@ -294,9 +347,9 @@ func newCapsuleListCmd(env *Env) *cobra.Command {
 				_, err := fmt.Fprintln(env.Stdout, "no capsules installed")
 				return err
 			}
-			rows := [][]string{{"NAME", "VERSION", "TOOLS", "INSTALLED"}}
+			rows := [][]string{{"NAME", "LAYER", "VERSION", "TOOLS", "INSTALLED"}}
 			for _, v := range views {
-				rows = append(rows, []string{v.Name, v.Version, strings.Join(v.Tools, ","), v.InstalledAt.Format(time.DateTime)})
+				rows = append(rows, []string{v.Name, v.Layer, v.Version, strings.Join(v.Tools, ","), v.InstalledAt.Format(time.DateTime)})
 			}
 			return table(env.Stdout, rows)
 		},
@@ -309,7 +362,7 @@ func newCapsuleInfoCmd(env *Env) *cobra.Command {
 		Short: "Show an installed capsule and re-verify its module's hash (exit 1 on a mismatch)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, closeAll, err := env.capsuleManager(cmd.Context())
+			m, closeAll, err := env.capsuleLayer(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -337,7 +390,7 @@ func newCapsuleInfoCmd(env *Env) *cobra.Command {
 }
 
 func printCapsule(w io.Writer, v capsuleView) {
-	fmt.Fprintf(w, "%s %s\n", v.Name, v.Version)
+	fmt.Fprintf(w, "%s %s (%s layer)\n", v.Name, v.Version, v.Layer)
 	if v.Description != "" {
 		fmt.Fprintf(w, "  %s\n", v.Description)
 	}
@@ -370,7 +423,7 @@ func newCapsuleRemoveCmd(env *Env) *cobra.Command {
 		Short: "Remove an installed capsule, its grant token and its key-value store",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, closeAll, err := env.capsuleManager(cmd.Context())
+			m, closeAll, err := env.capsuleLayer(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -395,7 +448,7 @@ func newCapsuleCompileCmd(env *Env) *cobra.Command {
 			if !filepath.IsAbs(dir) {
 				dir = filepath.Join(env.Dir, dir)
 			}
-			hash, err := capsule.Compile(cmd.Context(), dir, goTool)
+			hash, err := capsulepkg.Compile(cmd.Context(), dir, goTool)
 			if err != nil {
 				return err
 			}

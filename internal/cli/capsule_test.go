@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -148,8 +150,23 @@ path = "GUIDE.md"
 		t.Fatalf("grant file: %v %v", fi, err)
 	}
 	b, _ := os.ReadFile(grant)
-	if !strings.Contains(string(b), `"TOKEN": "s3cret"`) || !strings.Contains(string(b), `"REGION": "eu"`) {
+	// The secret is sealed at rest: not in the grant in clear, nor
+	// anywhere else under $ASTRID_HOME.
+	if !strings.Contains(string(b), `"TOKEN": "v1:`) || !strings.Contains(string(b), `"REGION": "eu"`) {
 		t.Errorf("grant: %s", b)
+	}
+	err = filepath.WalkDir(te.vars["ASTRID_HOME"], func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(data, []byte("s3cret")) {
+			t.Errorf("%s holds the secret in clear", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	out, _, code := te.run(t, "capsule", "info", "guide")
 	if code != 0 || strings.Contains(out, "s3cret") {
@@ -160,3 +177,54 @@ path = "GUIDE.md"
 		t.Errorf("info json: %s", out)
 	}
 }
+
+func TestCapsuleInstallWorkspace(t *testing.T) {
+	te := newTestEnv(t)
+	for _, name := range []string{"guide", "local"} {
+		te.write(t, name+"/Capsule.toml", "[package]\nname = \""+name+"\"\nversion = \"1.0.0\"\n\n[[context_file]]\npath = \"GUIDE.md\"\n")
+		te.write(t, name+"/GUIDE.md", "Be kind.\n")
+	}
+	if _, errOut, code := te.run(t, "capsule", "install", "--yes", filepath.Join(te.tmp, "guide")); code != 0 {
+		t.Fatalf("user install: %s", errOut)
+	}
+	out, errOut, code := te.run(t, "capsule", "install", "--yes", "--workspace", filepath.Join(te.tmp, "local"))
+	if code != 0 || !strings.Contains(out, "workspace layer") {
+		t.Fatalf("workspace install: %d %s %s", code, out, errOut)
+	}
+	// The files are in the workspace; the grant is not (the repository
+	// cannot forge one).
+	repo := filepath.Join(te.tmp, "repo")
+	if _, err := os.Stat(filepath.Join(repo, ".astrid", "capsules", "local", "GUIDE.md")); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".grant.json") {
+			t.Errorf("grant inside the workspace: %s", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = te.run(t, "capsule", "list")
+	if code != 0 || !regexpMatch(`guide\s+user`, out) || !regexpMatch(`local\s+workspace`, out) {
+		t.Errorf("list: %s", out)
+	}
+	out, _, code = te.run(t, "capsule", "info", "local", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"layer": "workspace"`) || !strings.Contains(out, `"id": "local.ws-`) {
+		t.Errorf("info: %d %s", code, out)
+	}
+	// A workspace capsule may not name file roots outside the workspace.
+	te.write(t, "wide/Capsule.toml", "[package]\nname = \"wide\"\nversion = \"1.0.0\"\n\n[capabilities]\nfs_read = [\"/etc\"]\n")
+	if _, errOut, code := te.run(t, "capsule", "install", "--yes", "--workspace", filepath.Join(te.tmp, "wide")); code != 1 || !strings.Contains(errOut, "only name file roots inside its workspace") {
+		t.Errorf("wide workspace capsule: %d %s", code, errOut)
+	}
+	if _, errOut, code := te.run(t, "capsule", "remove", "local"); code != 0 {
+		t.Fatalf("remove: %s", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(repo, ".astrid", "capsules", "local")); !os.IsNotExist(err) {
+		t.Errorf("workspace capsule left behind: %v", err)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

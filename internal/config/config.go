@@ -32,7 +32,11 @@ type Config struct {
 // Model selects the LLM provider and its limits.
 type Model struct {
 	// Provider is one of anthropic, claude (an alias of anthropic), openai,
-	// zai or replay (recorded exchanges, for tests).
+	// zai or replay (recorded exchanges, for tests), or
+	// "capsule:<capsule id>/<name>": the [[llm_provider]] <name> of an
+	// installed capsule, whose WASM component answers each turn (see
+	// package sdk, kind 4 complete); its tool calls are judged like any
+	// model's.
 	Provider string `toml:"provider" json:"provider"`
 	// Model is the provider's model name.
 	Model string `toml:"model" json:"model"`

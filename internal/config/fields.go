@@ -62,7 +62,7 @@ type field struct {
 // fields is the schema: every leaf of Config, by pattern. A test checks it
 // against the Config type in both directions.
 var fields = map[string]field{
-	"model.provider":       {check: str(oneOf("anthropic", "claude", "openai", "zai", "replay")), ws: wsDeny},
+	"model.provider":       {check: str(modelProvider), ws: wsDeny},
 	"model.model":          {check: str(token(256, false)), ws: wsDeny},
 	"model.api_key":        {check: str(token(4096, true)), ws: wsDeny},
 	"model.api_url":        {check: str(optional(modelURL)), ws: wsDeny},
@@ -309,6 +309,20 @@ func nonEmpty(f func(string) error) func(string) error {
 		}
 		return f(s)
 	}
+}
+
+// modelProvider accepts the built-in providers and
+// "capsule:<capsule id>/<llm_provider name>", an [[llm_provider]] of an
+// installed capsule (checked when the daemon starts).
+func modelProvider(s string) error {
+	if rest, ok := strings.CutPrefix(s, "capsule:"); ok {
+		id, name, ok := strings.Cut(rest, "/")
+		if !ok || id == "" || name == "" || strings.ContainsAny(name, "/*") || strings.ContainsAny(id, "*") {
+			return fmt.Errorf("%q: want capsule:<capsule id>/<llm_provider name>", s)
+		}
+		return noNUL(s)
+	}
+	return oneOf("anthropic", "claude", "openai", "zai", "replay")(s)
 }
 
 func oneOf(vals ...string) func(string) error {

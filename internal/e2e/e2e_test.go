@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
-	"github.com/astrid-runtime/astrid/internal/capsule"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 )
 
 var bin string // directory holding the built binaries
@@ -372,7 +372,7 @@ func TestCapsuleToolUsedByTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	wasm, _ := os.ReadFile(filepath.Join(src, "notes.wasm"))
-	manifest, err = capsule.SetManifestHash("Capsule.toml", manifest, capsule.Hash(wasm))
+	manifest, err = capsulepkg.SetManifestHash("Capsule.toml", manifest, capsulepkg.Hash(wasm))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capsule"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
@@ -41,6 +42,13 @@ var DefaultToolchainDirs = []string{"/usr/local/go", "/root/go", "/usr/local/nod
 // Runtime. Without a usable provider the daemon still serves everything
 // else and session methods say why they are unavailable.
 func NewBackend(ctx context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+	if strings.HasPrefix(deps.Config.Model.Provider, capsule.ProviderPrefix) {
+		prov, err := capsule.ParseProvider(deps.Config.Model.Provider, deps.Config.Model.Model)
+		if err != nil {
+			return nil, err
+		}
+		return NewBackendWith(deps, prov)
+	}
 	prov, err := providers.New(deps.Config.Model, deps.Config.Retry, providers.WithLogger(deps.Logger))
 	if err != nil {
 		reason := "no model provider: " + err.Error()
@@ -70,8 +78,12 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 	}
 	b := &Backend{R: r, Unavailable: daemon.Unavailable{Reason: "no sandbox: MCP servers cannot start"}}
 	cfg := deps.Config.Capsules
+	sealer, err := capsulepkg.OpenSealer(filepath.Join(deps.Core.Home.KeysDir(), capsulepkg.SecretKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("capsules: %w", err)
+	}
 	cm, err := capsule.New(context.Background(), capsule.Options{
-		Dir: deps.Core.Home.CapsulesDir(), Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
+		Home: deps.Core.Home.Path(), Sealer: sealer, Trust: r.trust, Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
 		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
@@ -85,7 +97,11 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		return nil, fmt.Errorf("capsules: %w", err)
 	}
 	b.Capsules = cm
+	if p, ok := prov.(*capsule.Provider); ok {
+		p.Attach(cm) // the model is a capsule's [[llm_provider]]
+	}
 	r.capsuleHook = cm.Hook
+	r.capsuleWorkspace = cm.LoadWorkspace
 	if err := cm.LoadInstalled(context.Background()); err != nil {
 		deps.Logger.Warn("loading installed capsules", "err", err)
 	}

@@ -17,10 +17,21 @@ type sharedTools struct {
 
 	mu    sync.Mutex
 	tools map[string]tools.Tool // guarded by mu
+	// scope is the workspace of a tool offered to one workspace only
+	// (a workspace capsule's); absent for tools offered everywhere.
+	scope map[string]string // guarded by mu
+}
+
+// RegisterIn implements capsule.WorkspaceToolSink: the tool is offered to
+// the sessions of workspace only.
+func (s *sharedTools) RegisterIn(workspace string, t tools.Tool) error {
+	return s.register(workspace, t)
 }
 
 // Register implements capsule.ToolSink.
-func (s *sharedTools) Register(t tools.Tool) error {
+func (s *sharedTools) Register(t tools.Tool) error { return s.register("", t) }
+
+func (s *sharedTools) register(workspace string, t tools.Tool) error {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
 	s.mu.Lock()
@@ -29,12 +40,21 @@ func (s *sharedTools) Register(t tools.Tool) error {
 	if _, dup := s.tools[name]; dup {
 		return nil
 	}
-	for _, reg := range s.r.regs {
+	for ws, reg := range s.r.regs {
+		if workspace != "" && ws != workspace {
+			continue
+		}
 		if err := reg.Register(t); err != nil {
 			return err
 		}
 	}
 	s.tools[name] = t
+	if workspace != "" {
+		if s.scope == nil {
+			s.scope = map[string]string{}
+		}
+		s.scope[name] = workspace
+	}
 	return nil
 }
 
@@ -48,18 +68,22 @@ func (s *sharedTools) Unregister(name string) bool {
 		return false
 	}
 	delete(s.tools, name)
+	delete(s.scope, name)
 	for _, reg := range s.r.regs {
 		reg.Unregister(name)
 	}
 	return true
 }
 
-// addTo registers the shared tools in a new registry; the caller holds
-// Runtime.mu.
-func (s *sharedTools) addTo(reg *tools.Registry) error {
+// addTo registers the shared tools in the new registry of workspace; the
+// caller holds Runtime.mu.
+func (s *sharedTools) addTo(reg *tools.Registry, workspace string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range s.tools {
+	for name, t := range s.tools {
+		if ws, ok := s.scope[name]; ok && ws != workspace {
+			continue
+		}
 		if err := reg.Register(t); err != nil {
 			return err
 		}

@@ -84,6 +84,10 @@ type Runtime struct {
 	// capsuleHook calls the loaded capsules' [[interceptor]] exports
 	// (capsule.Manager.Hook); nil: none. Set once, before the first turn.
 	capsuleHook func(ctx context.Context, s security.Session, ev sdk.HookEvent) (sdk.HookVerdict, error)
+	// capsuleWorkspace loads a trusted workspace's own capsules
+	// (capsule.Manager.LoadWorkspace) before a model call there; nil:
+	// none. Set once, before the first turn.
+	capsuleWorkspace func(ctx context.Context, workspace string) error
 
 	persona func() string // the spark persona for the system prompt
 	extra   []tools.Tool  // tools added to every registry (task, spark)
@@ -185,7 +189,7 @@ func (r *Runtime) registry(workspace string) (*tools.Registry, error) {
 		r.mcp.Attach(reg) // MCP tools come and go with their servers
 	}
 	// NOTE: r.mu is held; the shared tools take their own lock only.
-	if err := r.shared.addTo(reg); err != nil {
+	if err := r.shared.addTo(reg, workspace); err != nil {
 		return nil, err
 	}
 	r.regs[workspace] = reg

@@ -173,6 +173,11 @@ func (r *Runtime) request(l *live, reg *tools.Registry) *llm.Request {
 // callModel makes one model call: it reserves the estimated cost, streams
 // the response to the session's events and charges the real cost.
 func (r *Runtime) callModel(ctx context.Context, l *live, turn string) (*llm.Response, error) {
+	if r.capsuleWorkspace != nil {
+		if err := r.capsuleWorkspace(ctx, l.rec.Workspace); err != nil {
+			r.log.Debug("workspace capsules not loaded", "workspace", l.rec.Workspace, "err", err)
+		}
+	}
 	reg, err := r.registry(l.rec.Workspace)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -120,6 +121,23 @@ func init() {
 		return "", errors.New("it went wrong")
 	})
 	sdk.HandleTool("json", func(a json.RawMessage) (string, error) { return string(a), nil })
+	sdk.HandleTool("config", func(a struct {
+		Name string `json:"name"`
+	}) (string, error) {
+		return sdk.Config(a.Name)
+	})
+	// A model: on a user turn it proposes a write of the user's text to
+	// the file the user names with the tool "write"; once the tool result
+	// comes back it answers with it.
+	sdk.RegisterProvider("scripted", func(req sdk.CompletionRequest) (sdk.CompletionResponse, error) {
+		last := req.Messages[len(req.Messages)-1]
+		if len(last.ToolResults) > 0 {
+			r := last.ToolResults[0]
+			return sdk.CompletionResponse{Text: fmt.Sprintf("tool said %q (error %v)", r.Content, r.IsError), InputTokens: 7, OutputTokens: 3}, nil
+		}
+		args, _ := json.Marshal(map[string]string{"path": last.Text})
+		return sdk.CompletionResponse{Text: "writing", ToolCalls: []sdk.CompletionToolCall{{ID: "c1", Name: "write", Arguments: args}}, InputTokens: 5, OutputTokens: 2}, nil
+	})
 
 	// Well-behaved uses of the other host functions, for a capsule that
 	// declares them.

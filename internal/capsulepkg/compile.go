@@ -1,4 +1,4 @@
-package capsule
+package capsulepkg
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // ("go" finds it on PATH). It returns the hash.
 func Compile(ctx context.Context, dir, goTool string) (string, error) {
 	path := filepath.Join(dir, ManifestFile)
-	data, err := readBounded(path, MaxManifestSize)
+	data, err := ReadBounded(path, MaxManifestSize)
 	if err != nil {
 		return "", err
 	}
@@ -33,7 +33,7 @@ func Compile(ctx context.Context, dir, goTool string) (string, error) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, b)
 	}
-	wasm, err := readBounded(out, MaxModuleSize)
+	wasm, err := ReadBounded(out, MaxModuleSize)
 	if err != nil {
 		return "", err
 	}
@@ -76,12 +76,4 @@ func SetManifestHash(file string, data []byte, hash string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: could not set the hash (is it on a line of its own?)", file)
 	}
 	return out, nil
-}
-
-func writeFileMode(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,4 +1,4 @@
-package capsule
+package capsulepkg
 
 import (
 	"bytes"
@@ -586,6 +586,9 @@ func (v *validator) rest(m *Manifest) {
 				}
 			}
 		}
+	}
+	if len(m.LLMProviders) > 0 && m.Component == nil {
+		v.addf("llm_provider", "model providers need a [component] to run them")
 	}
 	if len(m.Dependencies) > maxList {
 		v.addf("dependencies", "has more than %d entries", maxList)
