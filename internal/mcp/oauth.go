@@ -69,10 +69,10 @@ func (e *AuthorizationRequiredError) Error() string {
 	return fmt.Sprintf("mcp server %s needs an OAuth authorization: run `astrid servers login %s`", e.Server, e.Server)
 }
 
-// maxAuthorizations bounds the authorizations (refreshes, a first
-// authorization, step-ups) one request may cause: a server that keeps
-// answering 403 insufficient_scope does not loop forever.
-const maxAuthorizations = 3
+// maxStepUps bounds the step-up authorizations one request may cause
+// (besides one answer to a 401): a server that keeps answering 403
+// insufficient_scope does not loop forever.
+const maxStepUps = 2
 
 // oauthClient runs the authorization of one server and signs its
 // requests. It is an http.RoundTripper for the server's transport.
@@ -216,11 +216,11 @@ func (o *oauthClient) setRecord(r *oauthRecord) error {
 	return o.store.save(o.name, r)
 }
 
-// RoundTrip sends req with the server's access token. On 401 it
-// refreshes or authorizes and sends it again; on 403 insufficient_scope
-// it authorizes again with the scopes the server asks for (a step-up).
-// At most maxAuthorizations happen per request; then the server's answer
-// is returned as it is.
+// RoundTrip sends req with the server's access token. On a 401 it
+// refreshes or authorizes and sends it again, once; on 403
+// insufficient_scope it authorizes again with the scopes the server asks
+// for (a step-up), at most maxStepUps times. Then the server's answer is
+// returned as it is.
 func (o *oauthClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Authorization") != "" {
 		return o.base.RoundTrip(req)
@@ -235,7 +235,8 @@ func (o *oauthClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	ctx := req.Context()
-	for n := 0; ; n++ {
+	unauthorized, stepUps := false, 0
+	for {
 		tok := o.usableToken(ctx)
 		r := req.Clone(ctx)
 		if body != nil {
@@ -251,7 +252,12 @@ func (o *oauthClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		ch := bearerChallenge(resp.Header)
 		stepUp := resp.StatusCode == http.StatusForbidden && ch.params["error"] == "insufficient_scope"
-		if (resp.StatusCode != http.StatusUnauthorized && !stepUp) || n >= maxAuthorizations {
+		switch {
+		case stepUp && stepUps < maxStepUps:
+			stepUps++
+		case resp.StatusCode == http.StatusUnauthorized && !unauthorized:
+			unauthorized = true
+		default:
 			return resp, nil
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxMetadata))
