@@ -342,13 +342,4 @@ func (o *oauthClient) selectScopes(ch challenge, md *resourceMetadata, held []st
 	return uniq
 }
 
-// errorString is err's text, for audit entries and logs; the flow's
-// errors never carry tokens, codes or secrets.
-func errorString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
 var errNoClient = errors.New("no way to identify Astrid to the authorization server: it supports neither client ID metadata documents (with oauth.client_metadata_url set) nor dynamic registration; configure oauth.client_id")

@@ -38,7 +38,6 @@ type fakeAuth struct {
 
 	// Settings, fixed before use.
 	issuer     string   // "" means the server's URL
-	expiresIn  int      // seconds; 0 means 3600
 	listScopes []string // scopes tools/list needs
 	challenge  string   // scope in the 401 challenge
 	tamper     func(q url.Values)
