@@ -136,6 +136,32 @@ type Server struct {
 	Trusted bool `toml:"trusted" json:"trusted"`
 	// RestartPolicy is never (the default), on-failure or always.
 	RestartPolicy string `toml:"restart_policy" json:"restart_policy"`
+	// OAuth configures OAuth 2.1 authorization of a streamable-http
+	// server ([servers.NAME.oauth]); every field is optional.
+	OAuth ServerOAuth `toml:"oauth" json:"oauth"`
+}
+
+// ServerOAuth is how Astrid identifies itself to the authorization server
+// of an MCP server. Without ClientID, Astrid uses a client ID metadata
+// document (ClientMetadataURL, when the authorization server supports
+// them) or registers dynamically.
+type ServerOAuth struct {
+	// ClientID and ClientSecret are a pre-registered client; the secret
+	// is for confidential clients and is best given as ${ENV}. The
+	// workspace layer cannot set ClientSecret.
+	ClientID     string `toml:"client_id" json:"client_id"`
+	ClientSecret string `toml:"client_secret" json:"client_secret"`
+	// Scopes, when set, are requested instead of the scopes the server
+	// suggests (a step-up still adds the scopes a server demands).
+	Scopes []string `toml:"scopes" json:"scopes"`
+	// RedirectURL is the loopback address the authorization server
+	// redirects the browser to, http://127.0.0.1:PORT/PATH (or localhost,
+	// [::1]); empty means http://127.0.0.1:<free port>/callback.
+	RedirectURL string `toml:"redirect_url" json:"redirect_url"`
+	// ClientMetadataURL is the https URL of Astrid's client ID metadata
+	// document, used as the client ID where the authorization server
+	// supports it.
+	ClientMetadataURL string `toml:"client_metadata_url" json:"client_metadata_url"`
 }
 
 // Audit configures the tamper-evident log.

@@ -148,6 +148,49 @@ command = "c"
 				{File: userFile, Line: 14, Col: 1, Key: "servers.c.transport", Msg: `server "c" needs a transport (stdio or streamable-http)`},
 			},
 		},
+		{
+			name: "oauth",
+			user: `[servers.a]
+transport = "stdio"
+command = "a"
+[servers.a.oauth]
+client_id = "x"
+[servers.b]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.b.oauth]
+client_secret = "s3cret"
+scopes = ["read", "two words"]
+redirect_url = "http://evil.example:8080/cb"
+client_metadata_url = "http://astrid.example/client.json"
+[servers.c]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.c.oauth]
+client_id = "c"
+client_secret = "s3cret"
+redirect_url = "http://127.0.0.1/cb"
+[servers.d]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.d.oauth]
+client_id = "d"
+client_secret = "s3cret"
+[servers.e]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.e.oauth]
+client_secret = "s3cret"
+`,
+			want: Errors{
+				{File: userFile, Line: 5, Col: 1, Key: "servers.a.oauth.client_id", Msg: "oauth is only for the streamable-http transport"},
+				{File: userFile, Line: 11, Col: 1, Key: "servers.b.oauth.scopes", Msg: `"two words": a scope is printable ASCII without spaces, quotes or backslashes`},
+				{File: userFile, Line: 12, Col: 1, Key: "servers.b.oauth.redirect_url", Msg: "the redirect URL must be on a loopback address (127.0.0.1, [::1] or localhost)"},
+				{File: userFile, Line: 13, Col: 1, Key: "servers.b.oauth.client_metadata_url", Msg: "URL scheme must be https"},
+				{File: userFile, Line: 20, Col: 1, Key: "servers.c.oauth.redirect_url", Msg: "the redirect URL needs an explicit port (1-65535)"},
+				{File: userFile, Line: 31, Col: 1, Key: "servers.e.oauth.client_secret", Msg: "a client_secret needs a client_id"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

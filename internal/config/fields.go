@@ -113,6 +113,13 @@ var fields = map[string]field{
 	"servers.*.auto_start":     {check: anyBool, ws: wsServer},
 	"servers.*.trusted":        {check: anyBool, ws: wsServer},
 	"servers.*.restart_policy": {check: str(oneOf("never", "on-failure", "always")), ws: wsServer},
+	// NOTE: oauth.client_secret is refused in the workspace layer by
+	// applyWorkspaceServer; the other oauth fields are server fields.
+	"servers.*.oauth.client_id":           {check: str(token(4096, true)), ws: wsServer},
+	"servers.*.oauth.client_secret":       {check: str(token(4096, true)), ws: wsServer},
+	"servers.*.oauth.scopes":              {check: strList(oauthScope), ws: wsServer},
+	"servers.*.oauth.redirect_url":        {check: str(optional(loopbackURL)), ws: wsServer},
+	"servers.*.oauth.client_metadata_url": {check: str(optional(clientMetadataURL)), ws: wsServer},
 
 	"audit.checkpoint_interval_secs": {check: intIn(1, 24*3600), ws: wsLower},
 
@@ -361,6 +368,59 @@ func token(max int, allowEmpty bool) func(string) error {
 		}
 		return nil
 	}
+}
+
+// oauthScope is one OAuth scope token (RFC 6749 section 3.3).
+func oauthScope(s string) error {
+	if s == "" {
+		return errors.New("a scope must not be empty")
+	}
+	if len(s) > 256 {
+		return errors.New("a scope is longer than 256 bytes")
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' || r == '"' || r == '\\' {
+			return errors.New("a scope is printable ASCII without spaces, quotes or backslashes")
+		}
+	}
+	return nil
+}
+
+// loopbackURL is an OAuth redirect URL Astrid can listen on: plain http
+// on a loopback address with an explicit port, without query or fragment.
+// NOTE: any other host would send the authorization code elsewhere.
+func loopbackURL(s string) error {
+	if err := httpURL("http")(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	h := u.Hostname()
+	if ip, err := netip.ParseAddr(h); (err != nil || !ip.IsLoopback()) && h != "localhost" {
+		return errors.New("the redirect URL must be on a loopback address (127.0.0.1, [::1] or localhost)")
+	}
+	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+		return errors.New("the redirect URL needs an explicit port (1-65535)")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("the redirect URL must not have a query or fragment")
+	}
+	return nil
+}
+
+// clientMetadataURL is a client ID metadata document's URL: https with a
+// path, no fragment.
+func clientMetadataURL(s string) error {
+	if err := httpURL("https")(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	if u.Path == "" || u.Path == "/" {
+		return errors.New("a client metadata URL needs a path")
+	}
+	if u.Fragment != "" {
+		return errors.New("a client metadata URL must not have a fragment")
+	}
+	return nil
 }
 
 func httpURL(schemes ...string) func(string) error {

@@ -48,6 +48,12 @@ var serverDefaults = map[string]any{
 	"auto_start":     false,
 	"trusted":        false,
 	"restart_policy": "never",
+
+	"oauth.client_id":           "",
+	"oauth.client_secret":       "",
+	"oauth.scopes":              []string{},
+	"oauth.redirect_url":        "",
+	"oauth.client_metadata_url": "",
 }
 
 // resolve merges the layers and validates the result. It does no I/O:
@@ -155,13 +161,13 @@ func fillFromEnv(merged map[string]*entry, getenv func(string) string, errs *err
 func fillServerDefaults(merged map[string]*entry) {
 	names := map[string][]string{}
 	for _, e := range merged {
-		if len(e.path) == 3 && e.path[0] == "servers" {
+		if len(e.path) >= 3 && e.path[0] == "servers" {
 			names[e.path[1]] = e.path[:2]
 		}
 	}
 	for _, prefix := range names {
 		for field, v := range serverDefaults {
-			path := append(slices.Clip(prefix), field)
+			path := append(slices.Clip(prefix), strings.Split(field, ".")...)
 			key := joinKey(path)
 			if _, ok := merged[key]; ok {
 				continue
@@ -255,7 +261,41 @@ func checkServers(merged map[string]*entry, errs *errorList) {
 				report(merged[prefix+".command"], "command is only for the stdio transport")
 			}
 		}
+		checkServerOAuth(merged, prefix, t.val == "streamable-http", report)
 	}
+}
+
+// checkServerOAuth validates a server's [oauth] table against its
+// transport: only a streamable-http server sets one, and a client secret
+// needs its client id. Empty values count as unset.
+func checkServerOAuth(merged map[string]*entry, prefix string, http bool, report func(*entry, string, ...any)) {
+	for _, k := range sortedKeys(merged) {
+		e := merged[k]
+		if !strings.HasPrefix(k, prefix+".oauth.") || isZero(e.val) {
+			continue
+		}
+		if !http {
+			report(e, "oauth is only for the streamable-http transport")
+			return
+		}
+	}
+	secret, id := merged[prefix+".oauth.client_secret"], merged[prefix+".oauth.client_id"]
+	if secret != nil && !isZero(secret.val) && (id == nil || isZero(id.val)) {
+		report(secret, "a client_secret needs a client_id")
+	}
+}
+
+// isZero reports whether a leaf value is empty: "", an empty list or map.
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == ""
+	case []string:
+		return len(x) == 0
+	case map[string]string:
+		return len(x) == 0
+	}
+	return false
 }
 
 // firstServerEntry returns the first entry of a server set by a file.
@@ -368,6 +408,10 @@ func applyWorkspaceServer(merged map[string]*entry, doc *layerDoc, name string, 
 		field := w.path[2]
 		if (field == "trusted" || field == "auto_start") && w.val == true {
 			errs.add(w.file, w.pos, w.key, "servers added by the workspace layer are never trusted and never auto-started")
+			ok = false
+		}
+		if w.pattern == "servers.*.oauth.client_secret" && !isZero(w.val) {
+			errs.add(w.file, w.pos, w.key, "the workspace layer cannot set a client secret (only %s and user config can)", LayerSystem)
 			ok = false
 		}
 	}

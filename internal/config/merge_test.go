@@ -34,7 +34,13 @@ func TestLayerOrder(t *testing.T) {
 			t.Errorf("origin of %s = %q, want %q", k, got, want)
 		}
 	}
-	if len(res.Origins) != len(leafPatterns(configType, nil))-len(serverDefaults) {
+	serverLeaves := 0
+	for _, p := range leafPatterns(configType, nil) {
+		if strings.HasPrefix(p, "servers.") {
+			serverLeaves++
+		}
+	}
+	if len(res.Origins) != len(leafPatterns(configType, nil))-serverLeaves {
 		t.Errorf("%d origins; want one per leaf (no servers, one pricing entry)", len(res.Origins))
 	}
 	wantLayers := []LayerInfo{
@@ -54,8 +60,8 @@ func TestMapsMergeByName(t *testing.T) {
 		user:   s("[servers.fs]\nauto_start = true\n[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\ntrusted = true\n"),
 	}.mustRun(t)
 	want := map[string]Server{
-		"fs":  {Transport: "stdio", Command: "fs-mcp", Args: []string{"/srv"}, Env: map[string]string{}, AutoStart: true, RestartPolicy: "never"},
-		"web": {Transport: "streamable-http", URL: "https://mcp.example.com/", Args: []string{}, Env: map[string]string{}, Trusted: true, RestartPolicy: "never"},
+		"fs":  {Transport: "stdio", Command: "fs-mcp", Args: []string{"/srv"}, Env: map[string]string{}, AutoStart: true, RestartPolicy: "never", OAuth: ServerOAuth{Scopes: []string{}}},
+		"web": {Transport: "streamable-http", URL: "https://mcp.example.com/", Args: []string{}, Env: map[string]string{}, Trusted: true, RestartPolicy: "never", OAuth: ServerOAuth{Scopes: []string{}}},
 	}
 	if diff := cmp.Diff(want, res.Config.Servers); diff != "" {
 		t.Errorf("servers (-want +got):\n%s", diff)
@@ -470,7 +476,7 @@ func TestWorkspaceServers(t *testing.T) {
 	runWSCases(t, []wsCase{
 		{name: "add a server", user: user, workspace: "[servers.local]\ntransport = \"stdio\"\ncommand = \"./tools/mcp\"\nargs = [\"--ro\"]\ntrusted = false\n",
 			check: func(t *testing.T, c *Config) {
-				want := Server{Transport: "stdio", Command: "./tools/mcp", Args: []string{"--ro"}, Env: map[string]string{}, RestartPolicy: "never"}
+				want := Server{Transport: "stdio", Command: "./tools/mcp", Args: []string{"--ro"}, Env: map[string]string{}, RestartPolicy: "never", OAuth: ServerOAuth{Scopes: []string{}}}
 				if diff := cmp.Diff(want, c.Servers["local"]); diff != "" {
 					t.Errorf("(-want +got):\n%s", diff)
 				}
@@ -486,6 +492,16 @@ func TestWorkspaceServers(t *testing.T) {
 			wantErr: `servers.gh.command: server "gh" is defined by user config ` + userFile + `: the workspace layer cannot modify it`},
 		{name: "modify a user server harmlessly", user: user, workspace: "[servers.gh]\nrestart_policy = \"never\"\n",
 			wantErr: `server "gh" is defined by user config`},
+		{name: "oauth client secret", workspace: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n[servers.web.oauth]\nclient_id = \"astrid\"\nclient_secret = \"s3cret\"\n",
+			wantErr: "servers.web.oauth.client_secret: the workspace layer cannot set a client secret"},
+		{name: "oauth of a user server", user: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n", workspace: "[servers.web.oauth]\nclient_id = \"evil\"\n",
+			wantErr: `servers.web.oauth.client_id: server "web" is defined by user config`},
+		{name: "oauth public client", workspace: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n[servers.web.oauth]\nclient_id = \"astrid\"\nscopes = [\"read\"]\n",
+			check: func(t *testing.T, c *Config) {
+				if got := c.Servers["web"].OAuth; got.ClientID != "astrid" || len(got.Scopes) != 1 || c.Servers["web"].Trusted {
+					t.Errorf("oauth %+v trusted %v", got, c.Servers["web"].Trusted)
+				}
+			}},
 	})
 	res := layers{workspace: s("[servers.local]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:9000/mcp\"\n")}.mustRun(t)
 	for _, k := range []string{"servers.local.trusted", "servers.local.auto_start", "servers.local.url"} {

@@ -14,7 +14,8 @@ import (
 // the bot tokens keep their first four characters when they are long enough
 // ("sk-a…(masked)"), and become "********" otherwise; every value of a
 // server's env table becomes "********", since env is where secrets are
-// passed to MCP servers. Empty values stay empty.
+// passed to MCP servers, and so does a server's oauth.client_secret.
+// Empty values stay empty.
 func (c *Config) Redacted() *Config {
 	out := *c
 	out.Model.APIKey = mask(c.Model.APIKey)
@@ -32,6 +33,8 @@ func (c *Config) Redacted() *Config {
 			}
 		}
 		s.Env = env
+		s.OAuth.Scopes = append([]string(nil), s.OAuth.Scopes...)
+		s.OAuth.ClientSecret = mask(s.OAuth.ClientSecret)
 		out.Servers[name] = s
 	}
 	return &out

@@ -59,6 +59,9 @@ func (d Dir) ConfigFile() string { return filepath.Join(string(d), "config.toml"
 // KeysDir holds the signing keys.
 func (d Dir) KeysDir() string { return filepath.Join(string(d), "keys") }
 
+// MCPOAuthDir holds the MCP servers' OAuth tokens, one 0600 file each.
+func (d Dir) MCPOAuthDir() string { return filepath.Join(string(d), "mcp-oauth") }
+
 // StateDB is the embedded SQLite store.
 func (d Dir) StateDB() string { return filepath.Join(string(d), "state.db") }
 

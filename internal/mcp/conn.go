@@ -171,9 +171,9 @@ func lastLines(s string, n int) string {
 // startHTTP builds the Streamable HTTP transport with bounded responses.
 func (c *conn) startHTTP() (transport.Interface, error) {
 	s, m := c.srv, c.srv.m
-	base := http.DefaultTransport
-	if m.o.HTTPClient != nil && m.o.HTTPClient.Transport != nil {
-		base = m.o.HTTPClient.Transport
+	base, err := c.oauthTransport(m.baseTransport())
+	if err != nil {
+		return nil, err
 	}
 	hc := &http.Client{Transport: &limitTransport{base: base, max: int64(m.limits.MessageBytes), onViolation: c.violation}}
 	// The standalone GET stream carries server requests and notifications

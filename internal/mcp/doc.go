@@ -63,6 +63,33 @@
 // too, is restarted or stopped. Tool results are cut at
 // Limits.ResultChars; names, schemas and descriptions are bounded.
 //
+// # OAuth
+//
+// A Streamable HTTP server that answers 401 is authorized with OAuth 2.1
+// (MCP 2025-11-25, "Authorization"; oauth*.go), unless its configuration
+// sends its own Authorization header (env HEADER_Authorization). The
+// protected resource metadata comes from the challenge's resource_metadata
+// (on the server's origin only) or the path-based, then root, well-known
+// URL, and must name a resource covering the server's URL; the
+// authorization server's metadata from the RFC 8414 and OpenID well-known
+// URLs (path-aware), and must name the issuer asked for, https endpoints
+// (http only on loopback) and PKCE S256. The client is the configured one
+// ([servers.NAME.oauth] client_id and secret), a client ID metadata
+// document (client_metadata_url) where supported, or a dynamic
+// registration. Scopes: the configured ones, else the challenge's, else
+// scopes_supported, else none. The user consents through
+// Options.OAuth.Authorizer (the frontend shows the URL); the browser comes
+// back to a loopback listener, whose state (and iss, RFC 9207) is checked
+// before the code is exchanged with the PKCE verifier and the resource
+// (RFC 8707), authenticated by client_secret_basic, client_secret_post or
+// none. Tokens are refreshed before expiry and after a 401; a 403
+// insufficient_scope is a step-up with the scopes demanded, at most
+// maxStepUps per request. Tokens live in Options.OAuth.Dir (one 0600
+// file per server, bound to its URL; a file others can read is refused),
+// never in logs, events or audit entries; authorizations are audited as
+// mcp_oauth_authorize. Manager.Login and Logout back `astrid servers
+// login|logout`.
+//
 // # The servers' requests
 //
 // Roots returns the workspace roots of the sessions using a server;

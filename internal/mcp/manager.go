@@ -177,6 +177,8 @@ type Options struct {
 	// ClientName and ClientVersion identify Astrid to servers.
 	ClientName    string
 	ClientVersion string
+	// OAuth configures the authorization of Streamable HTTP servers.
+	OAuth OAuthOptions
 }
 
 // Manager runs the configured MCP servers and offers their tools. It is
@@ -191,6 +193,7 @@ type Manager struct {
 	registries map[*tools.Registry]bool      // guarded by mu; kept in sync with the tools
 	closed     bool                          // guarded by mu
 	elicits    map[string]context.CancelFunc // guarded by mu; open elicitations by id
+	oauth      *oauthStore                   // servers' OAuth tokens
 }
 
 // New checks o and returns a Manager with every configured server
@@ -253,7 +256,7 @@ func New(o Options) (*Manager, error) {
 		o.ClientVersion = "dev"
 	}
 	m := &Manager{o: o, limits: o.Limits.withDefaults(), log: o.Logger, servers: map[string]*server{},
-		registries: map[*tools.Registry]bool{}, elicits: map[string]context.CancelFunc{}}
+		registries: map[*tools.Registry]bool{}, elicits: map[string]context.CancelFunc{}, oauth: newOAuthStore(o.OAuth.Dir)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -721,9 +724,11 @@ func (s *server) connect(ctx context.Context) (c *conn, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The failure returns below set c to nil: close the connection made.
+	made := c
 	defer func() {
 		if err != nil {
-			c.close(0)
+			made.close(0)
 		}
 	}()
 	opts := []client.ClientOption{client.WithProtocolVersion(Protocols[0])}

@@ -112,6 +112,10 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			ToolchainDirs: DefaultToolchainDirs, TempRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-mcp-%d", os.Getuid())),
 			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
 			Logger:         deps.Logger,
+			// NOTE: no Authorizer yet: a server needing a new
+			// authorization fails, telling the user to run `astrid
+			// servers login NAME`; stored tokens are used and refreshed.
+			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()},
 			Notify: func(ev mcp.Event) {
 				r.emitMCP(ev)
 				if ev.Kind == "state" && ev.Error != "" {

@@ -5,11 +5,17 @@
 // scripted human allows each call once), elicitations answered by a
 // scripted frontend that accepts and lets the client fill in defaults.
 //
-// The suite runs the command with the server's URL as the last argument
-// and the scenario's name in MCP_CONFORMANCE_SCENARIO. For every scenario
-// the client connects over Streamable HTTP, initializes, lists the tools,
-// calls each tool once with arguments made from its input schema, and
-// disconnects.
+// The suite runs the command with the server's URL as the last argument,
+// the scenario's name in MCP_CONFORMANCE_SCENARIO and, for some
+// scenarios, a JSON context in MCP_CONFORMANCE_CONTEXT (a pre-registered
+// client_id and client_secret). For every scenario the client connects
+// over Streamable HTTP, initializes, lists the tools, calls each tool once
+// with arguments made from its input schema, and disconnects.
+//
+// Servers that demand OAuth are authorized by the library's flow; this
+// client is its frontend: the suite's authorization endpoint redirects
+// without a user, so followRedirect requests the authorization URL itself
+// and hands the redirect it answers with back to the flow.
 package conformance
 
 import (
@@ -17,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,15 +46,42 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fmt.Fprintln(stderr, "usage: astrid-mcp-conformance SERVER_URL")
 		return 2
 	}
-	if err := Run(ctx, args[len(args)-1], getenv("MCP_CONFORMANCE_SCENARIO"), stdout); err != nil {
+	oauth, err := oauthConfig(getenv("MCP_CONFORMANCE_CONTEXT"))
+	if err != nil {
+		fmt.Fprintln(stderr, "astrid-mcp-conformance:", err)
+		return 2
+	}
+	if err := Run(ctx, args[len(args)-1], getenv("MCP_CONFORMANCE_SCENARIO"), oauth, stdout); err != nil {
 		fmt.Fprintln(stderr, "astrid-mcp-conformance:", err)
 		return 1
 	}
 	return 0
 }
 
+// ClientMetadataURL is the client ID metadata document the suite expects
+// a client to use where the authorization server supports them.
+const ClientMetadataURL = "https://conformance-test.local/client-metadata.json"
+
+// oauthConfig is the server's [oauth] table: the client metadata URL, and
+// the pre-registered client of the scenario's context, if any.
+func oauthConfig(contextJSON string) (config.ServerOAuth, error) {
+	c := config.ServerOAuth{ClientMetadataURL: ClientMetadataURL}
+	if contextJSON == "" {
+		return c, nil
+	}
+	var sc struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(contextJSON), &sc); err != nil {
+		return c, fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
+	}
+	c.ClientID, c.ClientSecret = sc.ClientID, sc.ClientSecret
+	return c, nil
+}
+
 // Run connects to url, calls every tool once and disconnects.
-func Run(ctx context.Context, url, scenario string, out io.Writer) error {
+func Run(ctx context.Context, url, scenario string, oauth config.ServerOAuth, out io.Writer) error {
 	dir, err := os.MkdirTemp("", "astrid-conformance-")
 	if err != nil {
 		return err
@@ -62,7 +96,7 @@ func Run(ctx context.Context, url, scenario string, out io.Writer) error {
 	}
 	defer c.Close()
 	m, err := mcp.New(mcp.Options{
-		Servers:        map[string]config.Server{"conformance": {Transport: "streamable-http", URL: url, Trusted: true, RestartPolicy: "never"}},
+		Servers:        map[string]config.Server{"conformance": {Transport: "streamable-http", URL: url, Trusted: true, RestartPolicy: "never", OAuth: oauth}},
 		HealthInterval: -1,
 		RequestTimeout: 20 * time.Second,
 		Elicitor:       acceptAll{},
@@ -71,6 +105,7 @@ func Run(ctx context.Context, url, scenario string, out io.Writer) error {
 		Audit:          c.Audit,
 		ClientName:     "astrid-conformance",
 		ClientVersion:  "1.0.0",
+		OAuth:          mcp.OAuthOptions{Authorizer: followRedirect{}, Dir: filepath.Join(h, "mcp-oauth"), Timeout: 10 * time.Second},
 	})
 	if err != nil {
 		return err
@@ -144,6 +179,29 @@ func ArgsFor(schema json.RawMessage) json.RawMessage {
 	}
 	b, _ := json.Marshal(args)
 	return b
+}
+
+// followRedirect is the conformance client's browser: it requests the
+// authorization URL and returns where the authorization server redirects
+// to, without following it.
+type followRedirect struct{}
+
+func (followRedirect) Authorize(ctx context.Context, req mcp.AuthorizationRequest) (string, error) {
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(r)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode < 300 || resp.StatusCode > 399 || loc == "" {
+		return "", fmt.Errorf("the authorization endpoint answered %s without a redirect", resp.Status)
+	}
+	return loc, nil
 }
 
 type acceptAll struct{}
