@@ -180,7 +180,7 @@ func TestFindProgramCannotBuild(t *testing.T) {
 			f.sourceFile = modulePath + "/internal/cli/program.go"
 			writeFile(t, filepath.Join(f.dir, "elsewhere", "go.mod"), "module example.com/other\n")
 		}, "source of " + modulePath + " was not found"},
-		"no go": {func(f *fakeFinder) { delete(f.path, "go") }, "no go toolchain"},
+		"no go":   {func(f *fakeFinder) { delete(f.path, "go") }, "no go toolchain"},
 		"no home": {func(f *fakeFinder) { f.binDir = "" }, "no $ASTRID_HOME"},
 	} {
 		t.Run(name, func(t *testing.T) {
