@@ -111,7 +111,7 @@ func (r *Runtime) Info(rec *session.Record) api.SessionInfo {
 	l, active := r.sessions[rec.ID]
 	r.mu.Unlock()
 	info := api.SessionInfo{ID: rec.ID, Workspace: rec.Workspace, Mode: string(rec.Mode), Title: rec.Title, Model: rec.Model,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Active: active, Turns: rec.Turns}
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Active: active, Turns: rec.Turns, SpentUSD: rec.Spent.USD()}
 	if active {
 		l.mu.Lock()
 		info.Busy = l.busy
