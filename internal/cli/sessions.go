@@ -46,7 +46,7 @@ func (e *Env) withSessions(ctx context.Context, readOnly bool, f func(session.St
 
 // viewSession describes a saved session as the daemon's listSessions does.
 func viewSession(r *session.Record) api.SessionInfo {
-	return api.SessionInfo{ID: r.ID, Workspace: r.Workspace, Title: r.Title, Mode: string(r.Mode), Model: r.Model, Turns: r.Turns,
+	return api.SessionInfo{ID: r.ID, Workspace: r.Workspace, Title: r.Title, Mode: r.Mode, Model: r.Model, Turns: r.Turns,
 		SpentUSD: r.Spent.USD(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
