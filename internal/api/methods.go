@@ -32,6 +32,9 @@ const (
 	MethodListHooks           = "astrid.listHooks"
 	MethodTestHooks           = "astrid.testHooks"
 	MethodTrustHooks          = "astrid.trustHooks"
+	MethodListTokens          = "astrid.listTokens"
+	MethodShowToken           = "astrid.showToken"
+	MethodRevokeToken         = "astrid.revokeToken"
 	MethodShutdown            = "astrid.shutdown"
 	MethodSubscribeEvents     = "astrid.subscribeEvents"
 	MethodUnsubscribeEvents   = "astrid.unsubscribeEvents"
@@ -49,7 +52,7 @@ var Methods = []string{
 	MethodStartServer, MethodStopServer, MethodListTools, MethodSessionBudget,
 	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
 	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
-	MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
+	MethodListTokens, MethodShowToken, MethodRevokeToken, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
 }
 
 // Errors the daemon answers with. Package rpc maps each to a stable
@@ -114,6 +117,8 @@ type SessionInfo struct {
 	// Busy says a turn is running.
 	Busy  bool `json:"busy"`
 	Turns int  `json:"turns"`
+	// SpentUSD is what the session's model calls and tools have cost.
+	SpentUSD float64 `json:"spent_usd"`
 }
 
 // CreateSessionParams are the params of astrid.createSession, which opens
@@ -729,4 +734,84 @@ func (p TrustHooksParams) Validate() error { return required("workspace", p.Work
 type TrustHooksResult struct {
 	Workspace string `json:"workspace"`
 	Digest    string `json:"digest,omitempty"`
+}
+
+// ---- capability tokens ----
+
+// TokenInfo describes a stored capability token. Status is active,
+// pending (not yet valid), expired, used (a single-use token spent) or
+// revoked. Approval is the hex hash of the audit entry of the human answer
+// that issued it.
+type TokenInfo struct {
+	ID           string     `json:"id"`
+	Parent       string     `json:"parent,omitempty"`
+	Principal    string     `json:"principal"`
+	Resource     string     `json:"resource"`
+	Permissions  []string   `json:"permissions"`
+	IssuedAt     time.Time  `json:"issued_at"`
+	NotBefore    time.Time  `json:"not_before"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	Scope        string     `json:"scope"`
+	Binding      string     `json:"binding,omitempty"`
+	SingleUse    bool       `json:"single_use"`
+	AllowDynamic bool       `json:"allow_dynamic"`
+	Issuer       string     `json:"issuer"`
+	Approval     string     `json:"approval,omitempty"`
+	Status       string     `json:"status"`
+	UsedAt       *time.Time `json:"used_at,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	RevokeReason string     `json:"revoke_reason,omitempty"`
+	// Verified and VerifyError are set by showToken only: whether the
+	// token verifies now against the trusted keys (the scope binding is
+	// checked on use), and why not.
+	Verified    *bool  `json:"verified,omitempty"`
+	VerifyError string `json:"verify_error,omitempty"`
+}
+
+// ListTokensParams are the params of astrid.listTokens, which lists the
+// active capability tokens, or every stored one when All.
+type ListTokensParams struct {
+	All bool `json:"all,omitempty"`
+}
+
+// ListTokensResult is the result of astrid.listTokens.
+type ListTokensResult struct {
+	Tokens []TokenInfo `json:"tokens"`
+}
+
+// TokenParams are the params of astrid.showToken, which returns one token
+// with Verified set; ErrInvalidParams for an id that is not a token id,
+// ErrNotFound for an unknown one.
+type TokenParams struct {
+	ID string `json:"id"`
+}
+
+// Validate implements Validator.
+func (p TokenParams) Validate() error { return required("id", p.ID) }
+
+// RevokeTokenParams are the params of astrid.revokeToken, which revokes a
+// token and every token attenuated from it, at once for every session. The
+// revocation is audited and published on the event bus
+// (security.capability_revoked). ErrNotFound for an unknown id.
+type RevokeTokenParams struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Validate implements Validator.
+func (p RevokeTokenParams) Validate() error {
+	if err := required("id", p.ID); err != nil {
+		return err
+	}
+	if len(p.Reason) > 1024 {
+		return errors.New("reason is longer than 1024 bytes")
+	}
+	return nil
+}
+
+// RevokeTokenResult is the result of astrid.revokeToken: the ids newly
+// revoked (the token first, then its descendants); empty when the token
+// was already revoked.
+type RevokeTokenResult struct {
+	Revoked []string `json:"revoked"`
 }

@@ -489,22 +489,22 @@ func or[T comparable](v, def T) T {
 }
 
 // Revoke revokes the token and all its descendants, drops them from the
-// index and empties the verification cache. It returns how many tokens it
-// newly revoked (0 if the token was already revoked).
-func (s *Service) Revoke(ctx context.Context, id ID, reason string) (int, error) {
+// index and empties the verification cache. It returns the ids it newly
+// revoked, the token's first (none if it was already revoked).
+func (s *Service) Revoke(ctx context.Context, id ID, reason string) ([]ID, error) {
 	ids, err := s.store.Revoke(ctx, id, reason, s.now())
 	// Whatever happened, forget cached verifications: a partial failure
 	// must not leave a revoked token cached.
 	s.verifier.Forget()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	s.mu.Lock()
 	for _, id := range ids {
 		s.idx.remove(id)
 	}
 	s.mu.Unlock()
-	return len(ids), nil
+	return ids, nil
 }
 
 // Status explains whether a stored token would verify at now, without

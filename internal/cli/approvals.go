@@ -2,21 +2,22 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/user"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
-	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/client"
+	"github.com/astrid-runtime/astrid/internal/store"
 )
 
-// NOTE: until the daemon exists these commands work on the store directly.
-// Approving records the answer; the action runs when its session's runtime
-// claims it (exactly once, whoever claims first).
+// NOTE: while a daemon runs, list and show ask it; with none they read the
+// store read-only. Answering always goes through a daemon (started when
+// none runs): the interceptor there records and audits the answer, and the
+// approved action runs when its session's runtime claims it, exactly once.
 
 func newApprovalsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -28,40 +29,28 @@ func newApprovalsCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// approvalView is the printable form of a deferred approval.
-type approvalView struct {
-	ID         string           `json:"id"`
-	Status     approval.Status  `json:"status"`
-	Request    approval.Request `json:"request"`
-	Answer     *approval.Answer `json:"answer,omitempty"`
-	ResolvedAt *time.Time       `json:"resolved_at,omitempty"`
-	Result     string           `json:"result,omitempty"`
-}
-
-func viewApproval(d approval.Deferred) approvalView {
-	v := approvalView{ID: d.ID, Status: d.Status, Request: d.Request, Answer: d.Answer, Result: d.Result}
-	if !d.ResolvedAt.IsZero() {
-		v.ResolvedAt = &d.ResolvedAt
-	}
-	return v
-}
-
-// readDeferred opens the store read-only; ok is false when there is no
-// store yet (so nothing was ever deferred).
-func (e *Env) readDeferred(ctx context.Context, f func(approval.DeferredStore) error) (ok bool, err error) {
-	h, err := e.home()
-	if err != nil {
-		return false, err
-	}
-	if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	db, _, err := e.openStore(ctx, true)
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	return true, f(db.Deferred())
+// listDeferred returns the deferred approvals (pending ones unless all),
+// from the daemon when one runs, else from the store.
+func (e *Env) listDeferred(ctx context.Context, all bool) ([]api.DeferredApproval, error) {
+	out := []api.DeferredApproval{}
+	err := e.viaDaemon(ctx, func(c *client.Client) (err error) {
+		out, err = c.ListApprovals(ctx, api.ListApprovalsParams{All: all})
+		return err
+	}, func() error {
+		_, err := e.readStore(ctx, func(db *store.DB) error {
+			var states []approval.Status
+			if !all {
+				states = append(states, approval.Pending)
+			}
+			ds, err := db.Deferred().ListDeferred(ctx, states...)
+			for _, d := range ds {
+				out = append(out, d.API())
+			}
+			return err
+		})
+		return err
+	})
+	return out, err
 }
 
 func newApprovalsListCmd(env *Env) *cobra.Command {
@@ -71,21 +60,9 @@ func newApprovalsListCmd(env *Env) *cobra.Command {
 		Short: "List pending deferred approvals (--all: every state)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ds []approval.Deferred
-			_, err := env.readDeferred(cmd.Context(), func(s approval.DeferredStore) (err error) {
-				if all {
-					ds, err = s.ListDeferred(cmd.Context())
-				} else {
-					ds, err = s.ListDeferred(cmd.Context(), approval.Pending)
-				}
-				return err
-			})
+			views, err := env.listDeferred(cmd.Context(), all)
 			if err != nil {
 				return err
-			}
-			views := make([]approvalView, len(ds))
-			for i, d := range ds {
-				views[i] = viewApproval(d)
 			}
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, views)
@@ -96,8 +73,8 @@ func newApprovalsListCmd(env *Env) *cobra.Command {
 			}
 			rows := [][]string{{"ID", "STATUS", "RISK", "KIND", "RESOURCE", "SESSION", "CREATED"}}
 			for _, v := range views {
-				rows = append(rows, []string{v.ID, string(v.Status), v.Request.Risk, v.Request.Kind, v.Request.Resource,
-					v.Request.SessionID, v.Request.CreatedAt.Local().Format(time.DateTime)})
+				rows = append(rows, []string{v.ID, v.Status, v.Request.Risk, v.Request.Kind, v.Request.Resource,
+					v.Request.Session, v.Request.CreatedAt.Local().Format(time.DateTime)})
 			}
 			return table(env.Stdout, rows)
 		},
@@ -112,25 +89,22 @@ func newApprovalsShowCmd(env *Env) *cobra.Command {
 		Short: "Show one deferred approval: the action, why it asked, the answer and the result",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d approval.Deferred
-			ok, err := env.readDeferred(cmd.Context(), func(s approval.DeferredStore) (err error) {
-				d, err = s.GetDeferred(cmd.Context(), args[0])
-				return err
-			})
+			all, err := env.listDeferred(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
-			if !ok {
+			i := slices.IndexFunc(all, func(d api.DeferredApproval) bool { return d.ID == args[0] })
+			if i < 0 {
 				return fmt.Errorf("%w: %s", approval.ErrNotFound, args[0])
 			}
-			v := viewApproval(d)
+			v := all[i]
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, v)
 			}
 			r := v.Request
 			rows := [][]string{
-				{"id", v.ID}, {"status", string(v.Status)}, {"summary", r.Summary}, {"kind", r.Kind},
-				{"resource", r.Resource}, {"risk", r.Risk}, {"why", r.Reason}, {"session", r.SessionID},
+				{"id", v.ID}, {"status", v.Status}, {"summary", r.Summary}, {"kind", r.Kind},
+				{"resource", r.Resource}, {"risk", r.Risk}, {"why", r.Reason}, {"session", r.Session},
 				{"principal", r.Principal}, {"workspace", r.Workspace}, {"created", r.CreatedAt.Local().Format(time.RFC3339)},
 			}
 			if v.Answer != nil {
@@ -155,32 +129,28 @@ func newApprovalsAnswerCmd(env *Env, approve bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ans := approval.Answer{Decision: approval.Deny, Reason: reason, By: localUser(), Frontend: "cli"}
+			decision := approval.Deny
 			if approve {
 				d, err := approval.ParseDecision(scope)
 				if err != nil || d == approval.Deny {
 					return fmt.Errorf("--scope %q: want once, session, workspace or always", scope)
 				}
-				ans.Decision = d
+				decision = d
 			}
-			opts, err := env.loadOptions("")
-			if err != nil {
-				return err
-			}
-			c, err := core.Open(cmd.Context(), core.Options{Home: opts.Home, Getenv: opts.Getenv, SystemConfigFile: opts.SystemFile, Logger: env.log()})
+			c, _, err := env.connect(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			d, err := c.Interceptor.Resolve(cmd.Context(), args[0], ans)
+			d, err := c.ResolveApproval(cmd.Context(), api.ResolveApprovalParams{ID: args[0], Decision: string(decision), Reason: reason})
 			if err != nil {
 				return err
 			}
 			if env.jsonOutput() {
-				return printJSON(env.Stdout, viewApproval(d))
+				return printJSON(env.Stdout, d)
 			}
 			if approve {
-				_, err = fmt.Fprintf(env.Stdout, "approved %s (%s): it runs when session %s picks it up\n", d.ID, ans.Decision, d.SessionID)
+				_, err = fmt.Fprintf(env.Stdout, "approved %s (%s): it runs when session %s picks it up\n", d.ID, decision, d.Request.Session)
 			} else {
 				_, err = fmt.Fprintf(env.Stdout, "denied %s\n", d.ID)
 			}
@@ -192,13 +162,4 @@ func newApprovalsAnswerCmd(env *Env, approve bool) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "a note recorded with the answer")
 	return cmd
-}
-
-// localUser names who answered from this machine's CLI: whoever can read
-// the 0600 state files is the local user.
-func localUser() string {
-	if u, err := user.Current(); err == nil {
-		return "local:" + u.Username
-	}
-	return fmt.Sprintf("local:uid=%d", os.Getuid())
 }

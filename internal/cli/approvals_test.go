@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/home"
@@ -48,14 +49,20 @@ func TestApprovalsListApproveDeny(t *testing.T) {
 		t.Fatalf("empty list: %d %q", code, out)
 	}
 	ids := deferTwo(t, te)
+	// No daemon: list and show read the store.
 	out, stderr, code := te.run(t, "approvals", "list")
 	if code != 0 || !strings.Contains(out, ids[0]) || !strings.Contains(out, ids[1]) || !strings.Contains(out, "pending") {
 		t.Fatalf("list: %d %q %q", code, out, stderr)
 	}
+	if out, stderr, code := te.run(t, "approvals", "show", ids[1]); code != 0 || !strings.Contains(out, "pending") || !strings.Contains(out, "a.go") && !strings.Contains(out, "b.go") {
+		t.Fatalf("show without a daemon: %d %q %q", code, out, stderr)
+	}
+	// Answers go through the daemon, and so do list and show while it runs.
+	serveTestDaemon(t, te, nil)
 	if out, stderr, code := te.run(t, "approvals", "approve", ids[0], "--scope", "session"); code != 0 || !strings.Contains(out, "approved") {
 		t.Fatalf("approve: %d %q %q", code, out, stderr)
 	}
-	if _, stderr, code := te.run(t, "approvals", "deny", ids[0]); code == 0 || !strings.Contains(stderr, "already resolved") {
+	if _, stderr, code := te.run(t, "approvals", "deny", ids[0]); code == 0 || !strings.Contains(stderr, "already answered") {
 		t.Fatalf("second answer: %d %q", code, stderr)
 	}
 	if _, stderr, code := te.run(t, "approvals", "approve", ids[1], "--scope", "forever"); code == 0 || !strings.Contains(stderr, "--scope") {
@@ -65,11 +72,11 @@ func TestApprovalsListApproveDeny(t *testing.T) {
 		t.Fatalf("deny: %q", stderr)
 	}
 	out, _, code = te.run(t, "--format", "json", "approvals", "show", ids[0])
-	var v approvalView
+	var v api.DeferredApproval
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
 		t.Fatalf("show: %d %q", code, out)
 	}
-	if v.Status != approval.Approved || v.Answer == nil || v.Answer.Decision != approval.AllowSession || !strings.HasPrefix(v.Answer.By, "local:") {
+	if v.Status != string(approval.Approved) || v.Answer == nil || v.Answer.Decision != string(approval.AllowSession) || !strings.HasPrefix(v.Answer.By, "local:") || v.Answer.Frontend != "cli" {
 		t.Errorf("show = %+v", v)
 	}
 	if out, _, _ := te.run(t, "approvals", "list"); !strings.Contains(out, "no deferred approvals") {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/x/term"
@@ -16,7 +18,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/config"
-	"github.com/astrid-runtime/astrid/internal/tui"
+	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
 func newChatCmd(env *Env) *cobra.Command {
@@ -54,6 +56,17 @@ Quitting saves the session; resume it with --session.`,
 
 func runChat(ctx context.Context, env *Env, sessionID, workspace, mode string) error {
 	interactive := isTerminal(env.Stdin) && isTerminal(env.Stdout)
+	if interactive && env.chatUI == nil {
+		// The terminal UI is its own executable, so that astrid links no
+		// UI library; it runs this same command line.
+		exe, err := env.newProgramFinder().find(ctx, TUIName, TUIExeVar)
+		if err == nil {
+			return execProgram(exe, env.args)
+		}
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		fmt.Fprintf(env.Stderr, "astrid: no terminal UI, chatting in line mode: %s\n", msg)
+		interactive = false
+	}
 	// A newcomer without a model gets choices instead of an error.
 	in := bufio.NewReader(env.Stdin)
 	lopts, err := env.loadOptions(workspace)
@@ -108,12 +121,12 @@ func runChat(ctx context.Context, env *Env, sessionID, workspace, mode string) e
 	}
 	cancel()
 
-	opts := tui.Options{Client: c, Events: c.Events(), Session: sess}
+	opts := lineui.Options{Client: c, Events: c.Events(), Session: sess}
 	if interactive {
 		opts.OpenURL = openURL
-		err = tui.Run(ctx, opts, env.Stdin, env.Stdout)
+		err = env.chatUI(ctx, opts, env.Stdin, env.Stdout)
 	} else {
-		err = tui.RunLines(ctx, opts, in, env.Stdout)
+		err = lineui.RunLines(ctx, opts, in, env.Stdout)
 	}
 
 	// Save the session on the way out, even when ctx ended (Ctrl+C of a
@@ -173,4 +186,14 @@ func openURL(u string) error {
 		}
 	}
 	return fmt.Errorf("no program to open URLs with; open %s yourself", u)
+}
+
+// execProgram replaces this process with exe, run with args (astrid's own
+// command line) and the same environment.
+func execProgram(exe string, args []string) error {
+	argv := append([]string{filepath.Base(exe)}, args...)
+	if err := syscall.Exec(exe, argv, os.Environ()); err != nil {
+		return fmt.Errorf("running %s: %w", exe, err)
+	}
+	return nil // not reached
 }

@@ -168,9 +168,22 @@ func (b *chatBackend) Shutdown(context.Context) error {
 // te's ASTRID_HOME, until the test ends.
 func startChatDaemon(t *testing.T, te *testEnv) *chatBackend {
 	t.Helper()
+	backend := make(chan *chatBackend, 1)
+	serveTestDaemon(t, te, func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+		b := newChatBackend(deps)
+		backend <- b
+		return b, nil
+	})
+	return <-backend
+}
+
+// serveTestDaemon runs a daemon in this process on te's home until the
+// test ends; newBackend nil means no agent runtime (the state methods
+// only). The CLI never auto-starts a real one.
+func serveTestDaemon(t *testing.T, te *testEnv, newBackend daemon.NewBackendFunc) {
+	t.Helper()
 	te.vars[DaemonExeVar] = filepath.Join(te.tmp, "no-astridd") // never auto-start a real one
 	ctx, cancel := context.WithCancel(context.Background())
-	backend := make(chan *chatBackend, 1)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -178,12 +191,8 @@ func startChatDaemon(t *testing.T, te *testEnv) *chatBackend {
 			Home:             home.Dir(te.vars["ASTRID_HOME"]),
 			Getenv:           func(k string) string { return te.vars[k] },
 			SystemConfigFile: filepath.Join(te.tmp, "etc", "config.toml"),
-			NewBackend: func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
-				b := newChatBackend(deps)
-				backend <- b
-				return b, nil
-			},
-			Ready: func(*daemon.Daemon) { close(ready) },
+			NewBackend:       newBackend,
+			Ready:            func(*daemon.Daemon) { close(ready) },
 		})
 	}()
 	select {
@@ -206,7 +215,6 @@ func startChatDaemon(t *testing.T, te *testEnv) *chatBackend {
 			t.Error("daemon did not stop")
 		}
 	})
-	return <-backend
 }
 
 // runChatLines runs `astrid chat args...` with stdin, which is not a

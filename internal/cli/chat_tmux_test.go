@@ -67,8 +67,9 @@ func TestChatTmux(t *testing.T) {
 	te := newChatEnv(t)
 	b := startChatDaemon(t, te)
 
+	// astrid execs the astrid-tui next to it.
 	bin := filepath.Join(te.tmp, "astrid")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/astrid-runtime/astrid/cmd/astrid").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", te.tmp+"/", "github.com/astrid-runtime/astrid/cmd/astrid", "github.com/astrid-runtime/astrid/cmd/astrid-tui").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	ws := filepath.Join(te.tmp, "repo")

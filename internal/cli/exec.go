@@ -12,6 +12,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/client"
+	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
 func newExecCmd(env *Env) *cobra.Command {
@@ -66,6 +67,7 @@ func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve,
 		return err
 	}
 	var failure error
+	p := lineui.NewPrinter(env.Stdout, env.Stderr)
 	for {
 		select {
 		case <-ctx.Done():
@@ -82,12 +84,21 @@ func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve,
 					return err
 				}
 			} else {
-				printEventText(env, ev)
+				p.Event(ev)
 			}
 			switch ev.Type {
 			case api.EventApprovalNeeded:
 				var an api.ApprovalNeeded
-				if json.Unmarshal(ev.Data, &an) == nil && approve != "defer" {
+				if json.Unmarshal(ev.Data, &an) != nil {
+					continue
+				}
+				if !env.jsonOutput() {
+					p.Approval(an.Request)
+					if approve == "defer" {
+						p.Notef("[approval] left unanswered (--approve defer): it becomes a deferred approval, see astrid approvals\n")
+					}
+				}
+				if approve != "defer" {
 					d := api.DecisionDeny
 					if approve == "allow" {
 						d = api.DecisionAllowOnce
@@ -95,6 +106,11 @@ func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve,
 					if err := c.ApprovalResponse(ctx, api.ApprovalResponseParams{Session: info.ID, Request: an.Request.ID, Decision: d, Reason: "astrid exec --approve " + approve}); err != nil && !errors.Is(err, api.ErrConflict) {
 						return err
 					}
+				}
+			case api.EventApprovalResolved:
+				var x api.ApprovalResolved
+				if !env.jsonOutput() && json.Unmarshal(ev.Data, &x) == nil {
+					p.Notef("[approval] %s\n", lineui.DecisionText(x.Decision))
 				}
 			case api.EventError:
 				var e api.ErrorEvent
@@ -107,7 +123,7 @@ func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve,
 					continue
 				}
 				if !env.jsonOutput() {
-					fmt.Fprintln(env.Stdout)
+					p.EndLine()
 				}
 				switch {
 				case failure != nil:
@@ -128,48 +144,6 @@ func printJSONLine(env *Env, ev api.Event) error {
 	}
 	_, err = fmt.Fprintf(env.Stdout, "%s\n", b)
 	return err
-}
-
-// printEventText renders an event for a human reading a plain terminal or
-// a pipe: streamed text as is, everything else as one-line notes on stderr.
-func printEventText(env *Env, ev api.Event) {
-	switch ev.Type {
-	case api.EventTextDelta:
-		var d api.TextDelta
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprint(env.Stdout, d.Text)
-		}
-	case api.EventToolCallStart:
-		var d api.ToolCallStart
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprintf(env.Stderr, "\n[tool] %s %s\n", d.Tool, clipTitle(string(d.Arguments)))
-		}
-	case api.EventToolCallResult:
-		var d api.ToolCallResult
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprintf(env.Stderr, "[tool] %s: %s\n", d.Tool, d.Status)
-		}
-	case api.EventApprovalNeeded:
-		var d api.ApprovalNeeded
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprintf(env.Stderr, "[approval] %s (%s risk): %s — %s\n", d.Request.Summary, d.Request.Risk, d.Request.Resource, d.Request.Reason)
-		}
-	case api.EventApprovalResolved:
-		var d api.ApprovalResolved
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprintf(env.Stderr, "[approval] %s\n", d.Decision)
-		}
-	case api.EventError:
-		var d api.ErrorEvent
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprintf(env.Stderr, "[error] %s\n", d.Message)
-		}
-	case api.EventBudgetWarning:
-		var d api.BudgetWarning
-		if json.Unmarshal(ev.Data, &d) == nil {
-			fmt.Fprintf(env.Stderr, "[budget] %s at $%.2f of $%.2f\n", d.Account, d.UsedUSD, d.LimitUSD)
-		}
-	}
 }
 
 func clipTitle(s string) string {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/home"
+	"github.com/astrid-runtime/astrid/internal/lineui"
 	"github.com/astrid-runtime/astrid/internal/llm"
 )
 
@@ -177,7 +177,7 @@ func (e *Env) runDemo(ctx context.Context, h home.Dir, in *bufio.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := e.interactiveTurn(ctx, c, info.ID, "Please fix the greeting in greet.go.", in); err != nil {
+	if err := e.demoTurn(ctx, c, info, "Please fix the greeting in greet.go.", in); err != nil {
 		return err
 	}
 	entries, err := c.SessionAudit(ctx, api.SessionAuditParams{Session: info.ID})
@@ -202,72 +202,19 @@ func (e *Env) runDemo(ctx context.Context, h home.Dir, in *bufio.Reader) error {
 	return nil
 }
 
-// interactiveTurn sends one input, prints the streamed output, and asks the
-// user on in for every approval request of the session.
-func (e *Env) interactiveTurn(ctx context.Context, c *client.Client, session, text string, in *bufio.Reader) error {
-	if _, err := c.Subscribe(ctx, session); err != nil {
-		return err
-	}
-	turn, err := c.SendInput(ctx, session, text)
-	if err != nil {
+// demoTurn runs one turn in line mode: text is the input, and the user
+// answers the approval requests on in (the end of the input denies).
+func (e *Env) demoTurn(ctx context.Context, c *client.Client, info api.SessionInfo, text string, in io.Reader) error {
+	if _, err := c.Subscribe(ctx, info.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "you: %s\n\n", text)
-	timeout := time.After(10 * time.Minute)
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timeout:
-			return errors.New("the turn did not finish in 10 minutes")
-		case <-c.Done():
-			return errors.New("the daemon closed the connection")
-		case ev := <-c.Events():
-			if ev.Session != session {
-				continue
-			}
-			printEventText(e, ev)
-			switch ev.Type {
-			case api.EventApprovalNeeded:
-				var an api.ApprovalNeeded
-				if json.Unmarshal(ev.Data, &an) != nil {
-					continue
-				}
-				d := askApproval(e.Stdout, in)
-				if err := c.ApprovalResponse(ctx, api.ApprovalResponseParams{Session: session, Request: an.Request.ID, Decision: d}); err != nil && !errors.Is(err, api.ErrConflict) {
-					return err
-				}
-			case api.EventTurnComplete:
-				var tc api.TurnComplete
-				if json.Unmarshal(ev.Data, &tc) == nil && tc.Turn == turn {
-					fmt.Fprintln(e.Stdout)
-					return nil
-				}
-			}
-		}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	opts := lineui.Options{Client: c, Events: c.Events(), Session: info, Turns: 1}
+	err := lineui.RunLines(ctx, opts, io.MultiReader(strings.NewReader(text+"\n"), in), e.Stdout)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("the turn did not finish in 10 minutes")
 	}
-}
-
-// askApproval reads one of the five answers; end of input denies.
-func askApproval(out io.Writer, in *bufio.Reader) string {
-	for {
-		fmt.Fprint(out, "allow [o]nce, [s]ession, [w]orkspace, [a]lways, or [d]eny? ")
-		line, err := in.ReadString('\n')
-		switch strings.TrimSpace(line) {
-		case "o":
-			return api.DecisionAllowOnce
-		case "s":
-			return api.DecisionAllowSession
-		case "w":
-			return api.DecisionAllowWorkspace
-		case "a":
-			return api.DecisionAllowAlways
-		case "d":
-			return api.DecisionDeny
-		}
-		if err != nil {
-			fmt.Fprintln(out, "(no answer: denied)")
-			return api.DecisionDeny
-		}
-	}
+	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/astrid-runtime/astrid/internal/home"
+	"github.com/astrid-runtime/astrid/internal/lineui"
 	"github.com/astrid-runtime/astrid/internal/version"
 )
 
@@ -34,6 +35,12 @@ type Env struct {
 
 	// systemConfigFile overrides config.DefaultSystemFile; tests set it.
 	systemConfigFile string
+
+	// chatUI runs the terminal chat UI in this process; only astrid-tui
+	// sets it (MainTUI). Without it, chat on a terminal execs astrid-tui.
+	chatUI ChatUI
+	// args are the command line Run was given (chat hands them on).
+	args []string
 
 	// Set from global flags while a command runs.
 	format  string
@@ -55,13 +62,21 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // errSilent marks an error whose message the command has already printed.
 var errSilent = errors.New("")
 
+// ChatUI runs the terminal chat UI on a terminal until the user quits
+// (tui.Run).
+type ChatUI func(ctx context.Context, opts lineui.Options, in io.Reader, out io.Writer) error
+
 // Main runs the CLI with the process's environment and returns the exit code.
-func Main(ctx context.Context, args []string) int {
+func Main(ctx context.Context, args []string) int { return MainTUI(ctx, args, nil) }
+
+// MainTUI is Main for astrid-tui: `chat` on a terminal runs ui in this
+// process instead of execing astrid-tui.
+func MainTUI(ctx context.Context, args []string, ui ChatUI) int {
 	wd, err := os.Getwd()
 	if err != nil {
 		wd = "."
 	}
-	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd}
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd, chatUI: ui}
 	return ExitCode(env, Run(ctx, env, args))
 }
 
@@ -82,6 +97,7 @@ func ExitCode(env *Env, err error) int {
 
 // Run executes one astrid command line.
 func Run(ctx context.Context, env *Env, args []string) error {
+	env.args = args
 	root := newRootCmd(env)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)

@@ -10,13 +10,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/session"
 )
 
-// NOTE: sessions are read from the store (read-only) so that listing works
-// with or without a daemon; delete and cleanup write the store directly. A
-// daemon that has a deleted session loaded saves it again when it ends it.
+// NOTE: list asks the daemon when one runs (it also knows which sessions are
+// loaded and busy), else reads the store read-only. show reads the store
+// read-only; delete and cleanup write it directly. A daemon that has a
+// deleted session loaded saves it again when it ends it.
 
 func newSessionsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "sessions", Short: "List, show, delete and clean up saved sessions", Args: cobra.NoArgs}
@@ -41,20 +44,9 @@ func (e *Env) withSessions(ctx context.Context, readOnly bool, f func(session.St
 	return true, f(db.Sessions())
 }
 
-type sessionView struct {
-	ID        string    `json:"id"`
-	Workspace string    `json:"workspace"`
-	Title     string    `json:"title,omitempty"`
-	Mode      string    `json:"mode"`
-	Model     string    `json:"model,omitempty"`
-	Turns     int       `json:"turns"`
-	SpentUSD  float64   `json:"spent_usd"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-func viewSession(r *session.Record) sessionView {
-	return sessionView{ID: r.ID, Workspace: r.Workspace, Title: r.Title, Mode: string(r.Mode), Model: r.Model, Turns: r.Turns,
+// viewSession describes a saved session as the daemon's listSessions does.
+func viewSession(r *session.Record) api.SessionInfo {
+	return api.SessionInfo{ID: r.ID, Workspace: r.Workspace, Title: r.Title, Mode: r.Mode, Model: r.Model, Turns: r.Turns,
 		SpentUSD: r.Spent.USD(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
@@ -65,16 +57,23 @@ func newSessionsListCmd(env *Env) *cobra.Command {
 		Short: "List saved sessions, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var recs []*session.Record
-			if _, err := env.withSessions(cmd.Context(), true, func(s session.Store) (err error) {
-				recs, err = s.ListSessions(cmd.Context(), workspace)
+			ctx := cmd.Context()
+			views := []api.SessionInfo{}
+			err := env.viaDaemon(ctx, func(c *client.Client) (err error) {
+				views, err = c.ListSessions(ctx, api.ListSessionsParams{Workspace: workspace})
 				return err
-			}); err != nil {
+			}, func() error {
+				_, err := env.withSessions(ctx, true, func(s session.Store) error {
+					recs, err := s.ListSessions(ctx, workspace)
+					for _, r := range recs {
+						views = append(views, viewSession(r))
+					}
+					return err
+				})
 				return err
-			}
-			views := make([]sessionView, len(recs))
-			for i, r := range recs {
-				views[i] = viewSession(r)
+			})
+			if err != nil {
+				return err
 			}
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, views)
@@ -83,10 +82,16 @@ func newSessionsListCmd(env *Env) *cobra.Command {
 				_, err := fmt.Fprintln(env.Stdout, "no sessions")
 				return err
 			}
-			rows := [][]string{{"ID", "UPDATED", "TURNS", "MODE", "SPENT", "WORKSPACE", "TITLE"}}
+			rows := [][]string{{"ID", "UPDATED", "TURNS", "MODE", "SPENT", "STATE", "WORKSPACE", "TITLE"}}
 			for _, v := range views {
+				state := "saved"
+				if v.Busy {
+					state = "busy"
+				} else if v.Active {
+					state = "active"
+				}
 				rows = append(rows, []string{v.ID, v.UpdatedAt.Local().Format(time.DateTime), fmt.Sprint(v.Turns), v.Mode,
-					fmt.Sprintf("$%.4f", v.SpentUSD), v.Workspace, v.Title})
+					fmt.Sprintf("$%.4f", v.SpentUSD), state, v.Workspace, v.Title})
 			}
 			return table(env.Stdout, rows)
 		},
@@ -114,7 +119,7 @@ func newSessionsShowCmd(env *Env) *cobra.Command {
 			}
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, struct {
-					sessionView
+					api.SessionInfo
 					Summary  string        `json:"summary,omitempty"`
 					Messages []llm.Message `json:"messages"`
 				}{viewSession(rec), rec.Summary, rec.Messages})

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
+	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
@@ -53,4 +56,37 @@ func (e *Env) trusted() (keys.Trusted, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	return keys.NewTrusted(k.Public(), res.Config.Keys.TrustedIssuers)
+}
+
+// readStore calls f on the state database opened read-only; ok is false
+// when there is none yet (so nothing was ever stored).
+func (e *Env) readStore(ctx context.Context, f func(*store.DB) error) (ok bool, err error) {
+	h, err := e.home()
+	if err != nil {
+		return false, err
+	}
+	if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	db, _, err := e.openStore(ctx, true)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	return true, f(db)
+}
+
+// viaDaemon runs daemon with a client of the running daemon, or, when no
+// daemon runs, local (which reads the store read-only). The daemon is
+// never started for this: only commands that change state start one.
+func (e *Env) viaDaemon(ctx context.Context, daemon func(*client.Client) error, local func() error) error {
+	c, _, err := e.connect(ctx, false)
+	switch {
+	case errors.Is(err, client.ErrNotRunning):
+		return local()
+	case err != nil:
+		return err
+	}
+	defer c.Close()
+	return daemon(c)
 }

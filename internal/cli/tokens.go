@@ -2,22 +2,21 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/capability"
+	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/store"
 )
 
-// NOTE: until the daemon exists these commands work on the store directly.
-// Revocation is still seen at once by a running process: every use of a
-// token re-reads its state from the store.
+// NOTE: while a daemon runs these commands go through it (a revocation
+// then leaves the daemon's index at once, and is audited and published);
+// with none, list and show read the store read-only, and revoke starts one.
 
 func newTokensCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -29,90 +28,10 @@ func newTokensCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// tokenView is the JSON (and pretty) form of a stored token.
-type tokenView struct {
-	ID           string     `json:"id"`
-	Parent       string     `json:"parent,omitempty"`
-	Principal    string     `json:"principal"`
-	Resource     string     `json:"resource"`
-	Permissions  []string   `json:"permissions"`
-	IssuedAt     time.Time  `json:"issued_at"`
-	NotBefore    time.Time  `json:"not_before"`
-	ExpiresAt    time.Time  `json:"expires_at"`
-	Scope        string     `json:"scope"`
-	Binding      string     `json:"binding,omitempty"`
-	SingleUse    bool       `json:"single_use"`
-	AllowDynamic bool       `json:"allow_dynamic"`
-	Issuer       string     `json:"issuer"`
-	Approval     string     `json:"approval,omitempty"`
-	Status       string     `json:"status"`
-	UsedAt       *time.Time `json:"used_at,omitempty"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-	RevokeReason string     `json:"revoke_reason,omitempty"`
-	// Set by show only.
-	Verified    *bool  `json:"verified,omitempty"`
-	VerifyError string `json:"verify_error,omitempty"`
-}
-
-func viewOf(r capability.Record, now time.Time) tokenView {
-	t := r.Token
-	v := tokenView{
-		ID:           t.ID.String(),
-		Principal:    t.Principal,
-		Resource:     t.Resource,
-		Permissions:  t.Permissions.Names(),
-		IssuedAt:     t.IssuedAt,
-		NotBefore:    t.NotBefore,
-		ExpiresAt:    t.ExpiresAt,
-		Scope:        t.Scope.String(),
-		Binding:      t.Binding,
-		SingleUse:    t.SingleUse,
-		AllowDynamic: t.AllowDynamic,
-		Issuer:       t.Issuer,
-		Approval:     hex.EncodeToString(t.Approval),
-		RevokeReason: r.RevokeReason,
-	}
-	if !t.Parent.IsZero() {
-		v.Parent = t.Parent.String()
-	}
-	if !r.UsedAt.IsZero() {
-		v.UsedAt = &r.UsedAt
-	}
-	if !r.RevokedAt.IsZero() {
-		v.RevokedAt = &r.RevokedAt
-	}
-	switch {
-	case !r.RevokedAt.IsZero():
-		v.Status = "revoked"
-	case !r.UsedAt.IsZero():
-		v.Status = "used"
-	case !now.Before(t.ExpiresAt):
-		v.Status = "expired"
-	case now.Before(t.NotBefore):
-		v.Status = "pending"
-	default:
-		v.Status = "active"
-	}
-	return v
-}
-
-// openTokenStore opens the store for reading; ok is false when there is no
-// state database yet (so there are no tokens).
-func (e *Env) openTokenStore(ctx context.Context, readOnly bool) (ts *store.TokenStore, closeFn func(), ok bool, err error) {
-	h, err := e.home()
-	if err != nil {
-		return nil, nil, false, err
-	}
-	if readOnly {
-		if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
-			return nil, nil, false, nil
-		}
-	}
-	db, _, err := e.openStore(ctx, readOnly)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	return store.NewTokenStore(db), func() { db.Close() }, true, nil
+// readTokens calls f on the token store opened read-only; ok is false
+// when there is no state database yet (so there are no tokens).
+func (e *Env) readTokens(ctx context.Context, f func(*store.TokenStore) error) (ok bool, err error) {
+	return e.readStore(ctx, func(db *store.DB) error { return f(store.NewTokenStore(db)) })
 }
 
 func newTokensListCmd(env *Env) *cobra.Command {
@@ -123,21 +42,26 @@ func newTokensListCmd(env *Env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			now := time.Now()
-			var recs []capability.Record
-			ts, closeFn, ok, err := env.openTokenStore(ctx, true)
+			var views []api.TokenInfo
+			err := env.viaDaemon(ctx, func(c *client.Client) (err error) {
+				views, err = c.ListTokens(ctx, api.ListTokensParams{All: all})
+				return err
+			}, func() error {
+				_, err := env.readTokens(ctx, func(ts *store.TokenStore) error {
+					now := time.Now()
+					recs, err := ts.List(ctx, all, now)
+					for _, r := range recs {
+						views = append(views, capability.Info(r, now))
+					}
+					return err
+				})
+				return err
+			})
 			if err != nil {
 				return err
 			}
-			if ok {
-				defer closeFn()
-				if recs, err = ts.List(ctx, all, now); err != nil {
-					return err
-				}
-			}
-			views := make([]tokenView, len(recs))
-			for i, r := range recs {
-				views[i] = viewOf(r, now)
+			if views == nil {
+				views = []api.TokenInfo{}
 			}
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, views)
@@ -176,25 +100,30 @@ func newTokensShowCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ts, closeFn, ok, err := env.openTokenStore(ctx, true)
+			var v api.TokenInfo
+			err = env.viaDaemon(ctx, func(c *client.Client) (err error) {
+				v, err = c.ShowToken(ctx, id.String())
+				return err
+			}, func() error {
+				ok, err := env.readTokens(ctx, func(ts *store.TokenStore) error {
+					rec, err := ts.Get(ctx, id)
+					if err != nil {
+						return err
+					}
+					trusted, err := env.trusted()
+					if err != nil {
+						return err
+					}
+					v = capability.InfoVerified(rec, capability.NewVerifier(trusted, capability.DefaultClockSkew), time.Now())
+					return nil
+				})
+				if err == nil && !ok {
+					err = fmt.Errorf("token %s: %w", id, capability.ErrUnknownToken)
+				}
+				return err
+			})
 			if err != nil {
 				return err
-			}
-			if !ok {
-				return fmt.Errorf("token %s: %w", id, capability.ErrUnknownToken)
-			}
-			defer closeFn()
-			rec, err := ts.Get(ctx, id)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			v := viewOf(rec, now)
-			verr := env.verifyStored(rec, now)
-			ok = verr == nil
-			v.Verified = &ok
-			if verr != nil {
-				v.VerifyError = verr.Error()
 			}
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, v)
@@ -224,24 +153,14 @@ func newTokensShowCmd(env *Env) *cobra.Command {
 				rows = append(rows, []string{"revoked at", v.RevokedAt.Local().Format(time.RFC3339) + " " + v.RevokeReason})
 			}
 			rows = append(rows, []string{"status", v.Status})
-			if verr == nil {
+			if v.Verified != nil && *v.Verified {
 				rows = append(rows, []string{"verifies", "yes (scope binding is checked on use)"})
 			} else {
-				rows = append(rows, []string{"verifies", "no: " + verr.Error()})
+				rows = append(rows, []string{"verifies", "no: " + v.VerifyError})
 			}
 			return table(env.Stdout, rows)
 		},
 	}
-}
-
-// verifyStored checks a stored token against the trusted keys: a missing
-// runtime key means nothing verifies.
-func (e *Env) verifyStored(rec capability.Record, now time.Time) error {
-	trusted, err := e.trusted()
-	if err != nil {
-		return err
-	}
-	return capability.NewVerifier(trusted, capability.DefaultClockSkew).Status(rec, now)
 }
 
 func newTokensRevokeCmd(env *Env) *cobra.Command {
@@ -256,27 +175,18 @@ func newTokensRevokeCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ts, closeFn, _, err := env.openTokenStore(ctx, false)
+			c, _, err := env.connect(ctx, true)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			ids, err := ts.Revoke(ctx, id, reason, time.Now())
+			defer c.Close()
+			ids, err := c.RevokeToken(ctx, api.RevokeTokenParams{ID: id.String(), Reason: reason})
 			if err != nil {
 				return err
 			}
-			children := 0
-			for _, r := range ids {
-				if r != id {
-					children++
-				}
-			}
+			children := max(len(ids)-1, 0)
 			if env.jsonOutput() {
-				strs := make([]string, len(ids))
-				for i, r := range ids {
-					strs[i] = r.String()
-				}
-				return printJSON(env.Stdout, map[string]any{"id": id.String(), "revoked": strs, "children_revoked": children})
+				return printJSON(env.Stdout, map[string]any{"id": id.String(), "revoked": ids, "children_revoked": children})
 			}
 			if len(ids) == 0 {
 				_, err := fmt.Fprintf(env.Stdout, "token %s was already revoked\n", id)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/capability"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/keys"
@@ -110,11 +111,11 @@ func TestTokensListShowRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var views []tokenView
+	var views []api.TokenInfo
 	if err := json.Unmarshal([]byte(out), &views); err != nil {
 		t.Fatalf("list json: %v\n%s", err, out)
 	}
-	ids := func(vs []tokenView) []string {
+	ids := func(vs []api.TokenInfo) []string {
 		var s []string
 		for _, v := range vs {
 			s = append(s, v.ID+":"+v.Status)
@@ -137,7 +138,7 @@ func TestTokensListShowRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v tokenView
+	var v api.TokenInfo
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +146,10 @@ func TestTokensListShowRevoke(t *testing.T) {
 		t.Errorf("show child: verified=%v error=%q", v.Verified, v.VerifyError)
 	}
 
+	// Revocation goes through a daemon: it audits it.
+	te := &testEnv{tmp: t.TempDir(), vars: map[string]string{home.EnvVar: h.Path()}}
+	serveTestDaemon(t, te, nil)
+	env.Getenv = func(k string) string { return te.vars[k] }
 	out, err = run(t, env, stdout, "tokens", "revoke", parent.ID.String(), "--reason", "project closed")
 	if err != nil || !strings.Contains(out, "and 1 descendant") {
 		t.Errorf("revoke = %q, %v", out, err)
@@ -176,6 +181,10 @@ func TestTokensListShowRevoke(t *testing.T) {
 	}
 	if views[0].RevokeReason != "project closed" {
 		t.Errorf("reason = %q", views[0].RevokeReason)
+	}
+	out, err = run(t, env, stdout, "--format", "json", "audit", "list")
+	if err != nil || !strings.Contains(out, "capability_revoke") || !strings.Contains(out, "token://"+parent.ID.String()) {
+		t.Errorf("the revocation is not in the audit log: %v\n%s", err, out)
 	}
 }
 

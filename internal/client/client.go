@@ -266,6 +266,25 @@ func (c *Client) Status(ctx context.Context) (api.Status, error) {
 	return call[api.Status](ctx, c, api.MethodStatus, nil)
 }
 
+// ListTokens lists the active capability tokens, or every stored one with
+// p.All.
+func (c *Client) ListTokens(ctx context.Context, p api.ListTokensParams) ([]api.TokenInfo, error) {
+	r, err := call[api.ListTokensResult](ctx, c, api.MethodListTokens, p)
+	return r.Tokens, err
+}
+
+// ShowToken returns one token and whether it verifies.
+func (c *Client) ShowToken(ctx context.Context, id string) (api.TokenInfo, error) {
+	return call[api.TokenInfo](ctx, c, api.MethodShowToken, api.TokenParams{ID: id})
+}
+
+// RevokeToken revokes a token and its descendants and returns the ids
+// newly revoked.
+func (c *Client) RevokeToken(ctx context.Context, p api.RevokeTokenParams) ([]string, error) {
+	r, err := call[api.RevokeTokenResult](ctx, c, api.MethodRevokeToken, p)
+	return r.Revoked, err
+}
+
 // ListServers calls astrid.listServers.
 func (c *Client) ListServers(ctx context.Context) ([]api.ServerInfo, error) {
 	r, err := call[api.ListServersResult](ctx, c, api.MethodListServers, nil)

@@ -106,6 +106,9 @@ var methods = map[string]methodFunc{
 	api.MethodResolveApproval:   typed((*Daemon).resolveApproval),
 	api.MethodSessionAllowances: typed((*Daemon).sessionAllowances),
 	api.MethodSessionAudit:      typed((*Daemon).sessionAudit),
+	api.MethodListTokens:        typed((*Daemon).listTokens),
+	api.MethodShowToken:         typed((*Daemon).showToken),
+	api.MethodRevokeToken:       typed((*Daemon).revokeToken),
 	api.MethodShutdown:          typed((*Daemon).shutdownMethod),
 	api.MethodSubscribeEvents:   typed((*Daemon).subscribeEvents),
 	api.MethodUnsubscribeEvents: typed((*Daemon).unsubscribeEvents),
@@ -262,30 +265,11 @@ func (d *Daemon) unsubscribeEvents(ctx context.Context, c *clientConn, p api.Uns
 
 // ---- conversions ----
 
-func apiRequest(r approval.Request) api.ApprovalRequest {
-	return api.ApprovalRequest{
-		ID: r.ID, Session: r.SessionID, Principal: r.Principal, Workspace: r.Workspace, Kind: r.Kind,
-		Resource: r.Resource, Risk: r.Risk, Reason: r.Reason, Pattern: r.Pattern, Summary: r.Summary,
-		Dynamic: r.Dynamic, CreatedAt: r.CreatedAt,
-	}
-}
+func apiRequest(r approval.Request) api.ApprovalRequest { return r.API() }
 
-func apiAnswer(a approval.Answer) api.ApprovalAnswer {
-	return api.ApprovalAnswer{Decision: string(a.Decision), Reason: a.Reason, By: a.By, Frontend: a.Frontend}
-}
+func apiAnswer(a approval.Answer) api.ApprovalAnswer { return a.API() }
 
-func apiDeferred(x approval.Deferred) api.DeferredApproval {
-	v := api.DeferredApproval{ID: x.ID, Status: string(x.Status), Request: apiRequest(x.Request), CreatedAt: x.CreatedAt.UTC(), Result: x.Result}
-	if x.Answer != nil {
-		a := apiAnswer(*x.Answer)
-		v.Answer = &a
-	}
-	if !x.ResolvedAt.IsZero() {
-		t := x.ResolvedAt.UTC()
-		v.ResolvedAt = &t
-	}
-	return v
-}
+func apiDeferred(x approval.Deferred) api.DeferredApproval { return x.API() }
 
 func apiAuditEntry(e *audit.Entry, h tlog.Hash) api.AuditEntry {
 	j := api.AuditEntry{

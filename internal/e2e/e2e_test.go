@@ -223,7 +223,7 @@ func TestFirstRunOfflineDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("chat exited %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"no model to talk to", "offline demo", "allow [o]nce", "The audit log of this session", "allow_once", "edit_file", "Done."} {
+	for _, want := range []string{"no model to talk to", "offline demo", "o = allow once", "The audit log of this session", "allow_once", "edit_file", "Done."} {
 		if !strings.Contains(out+stderr, want) {
 			t.Errorf("output lacks %q:\n%s\n%s", want, out, stderr)
 		}

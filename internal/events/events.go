@@ -73,6 +73,7 @@ const (
 
 	CapabilityChecked   Kind = "security.capability_checked"   // Security: a token authorised an action
 	CapabilityGranted   Kind = "security.capability_granted"   // Security: "Allow Always" issued a token
+	CapabilityRevoked   Kind = "security.capability_revoked"   // Security: a token revoked (TokenID), one event per token
 	AuthorizationDenied Kind = "security.authorization_denied" // Security: any denial (Step, Rule)
 	SecurityViolation   Kind = "security.violation"            // Security: a policy denial (hard boundary)
 

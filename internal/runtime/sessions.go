@@ -49,7 +49,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*session.Record,
 	}
 	now := r.o.Now().UTC()
 	rec := &session.Record{ID: newID("s-"), Workspace: ws, Principal: o.Principal, Frontend: o.Frontend, Title: o.Title,
-		Mode: mode, Model: r.o.Provider.Model(), CreatedAt: now, UpdatedAt: now}
+		Mode: string(mode), Model: r.o.Provider.Model(), CreatedAt: now, UpdatedAt: now}
 	if err := r.o.Store.SaveSession(ctx, rec); err != nil {
 		return nil, fmt.Errorf("save session: %w", err)
 	}
@@ -110,8 +110,8 @@ func (r *Runtime) Info(rec *session.Record) api.SessionInfo {
 	r.mu.Lock()
 	l, active := r.sessions[rec.ID]
 	r.mu.Unlock()
-	info := api.SessionInfo{ID: rec.ID, Workspace: rec.Workspace, Mode: string(rec.Mode), Title: rec.Title, Model: rec.Model,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Active: active, Turns: rec.Turns}
+	info := api.SessionInfo{ID: rec.ID, Workspace: rec.Workspace, Mode: rec.Mode, Title: rec.Title, Model: rec.Model,
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Active: active, Turns: rec.Turns, SpentUSD: rec.Spent.USD()}
 	if active {
 		l.mu.Lock()
 		info.Busy = l.busy

@@ -423,7 +423,7 @@ func (l *live) securitySession(r *Runtime) security.Session {
 		top = top.parent
 	}
 	l.mu.Lock()
-	mode := l.rec.Mode
+	mode := security.Mode(l.rec.Mode)
 	l.mu.Unlock()
 	top.mu.Lock()
 	defer top.mu.Unlock()

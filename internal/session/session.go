@@ -11,7 +11,6 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/budget"
 	"github.com/astrid-runtime/astrid/internal/llm"
-	"github.com/astrid-runtime/astrid/internal/security"
 )
 
 // Record is a session as it is saved: everything needed to resume it.
@@ -21,7 +20,7 @@ type Record struct {
 	Principal string
 	Frontend  string
 	Title     string
-	Mode      security.Mode
+	Mode      string // a security.Mode: safe, guided or autonomous
 	Model     string
 	CreatedAt time.Time
 	UpdatedAt time.Time

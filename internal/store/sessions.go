@@ -10,7 +10,6 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/budget"
 	"github.com/astrid-runtime/astrid/internal/llm"
-	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/session"
 )
 
@@ -42,7 +41,7 @@ func (s Sessions) SaveSession(ctx context.Context, r *session.Record) error {
 		ON CONFLICT(id) DO UPDATE SET workspace = excluded.workspace, principal = excluded.principal, frontend = excluded.frontend,
 			title = excluded.title, mode = excluded.mode, model = excluded.model, updated_at = excluded.updated_at,
 			turns = excluded.turns, spent = excluded.spent, summary = excluded.summary, messages = excluded.messages`,
-		r.ID, r.Workspace, r.Principal, r.Frontend, r.Title, string(r.Mode), r.Model, r.CreatedAt.UnixNano(), r.UpdatedAt.UnixNano(),
+		r.ID, r.Workspace, r.Principal, r.Frontend, r.Title, r.Mode, r.Model, r.CreatedAt.UnixNano(), r.UpdatedAt.UnixNano(),
 		r.Turns, int64(r.Spent), r.Summary, msgs)
 	return err
 }
@@ -57,7 +56,7 @@ func scanSession(row interface{ Scan(...any) error }, extra ...any) (*session.Re
 	if err := row.Scan(dst...); err != nil {
 		return nil, err
 	}
-	r.Mode, r.Spent = security.Mode(mode), budget.Micros(spent)
+	r.Mode, r.Spent = mode, budget.Micros(spent)
 	r.CreatedAt, r.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 	return r, nil
 }

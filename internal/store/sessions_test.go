@@ -19,7 +19,7 @@ func TestSessionsRoundTrip(t *testing.T) {
 	s := db.Sessions()
 	t0 := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
 	r := &session.Record{
-		ID: "s1", Workspace: "/ws", Principal: "me", Frontend: "cli", Title: "first", Mode: security.Guided, Model: "m",
+		ID: "s1", Workspace: "/ws", Principal: "me", Frontend: "cli", Title: "first", Mode: string(security.Guided), Model: "m",
 		CreatedAt: t0, UpdatedAt: t0, Turns: 2, Spent: 1234, Summary: "earlier: read files",
 		Messages: []llm.Message{
 			{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartText, Text: "hi ✓"}}},
@@ -48,7 +48,7 @@ func TestSessionsRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(r, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	if err := s.SaveSession(ctx, &session.Record{ID: "s2", Workspace: "/other", Mode: security.Safe, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour)}); err != nil {
+	if err := s.SaveSession(ctx, &session.Record{ID: "s2", Workspace: "/other", Mode: string(security.Safe), CreatedAt: t0, UpdatedAt: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := s.ListSessions(ctx, "")

@@ -1,8 +1,10 @@
-// Package tui is the front end of `astrid chat`: a terminal chat UI built
-// with Bubble Tea, and a line mode for pipes and scripts. Both are thin: they
-// turn the daemon's events (package api) into text and the human's keys into
-// API calls, through the small Client interface, and hold no state of their
-// own beyond what is on screen.
+// Package tui is the terminal chat UI of `astrid chat`, built with Bubble
+// Tea, glamour and huh, and run by the astrid-tui executable (the astrid CLI
+// execs it on a terminal, so that the CLI itself links none of it). It is
+// thin: it turns the daemon's events (package api) into text and the
+// human's keys into API calls, through the small Client interface it shares
+// with line mode (package lineui), and holds no state of its own beyond
+// what is on screen.
 //
 // # Wiring
 //
@@ -10,8 +12,7 @@
 // subscribes to its events; then it runs one of the front ends:
 //
 //	opts := tui.Options{Client: c, Events: c.Events(), Session: info}
-//	err := tui.Run(ctx, opts, os.Stdin, os.Stdout)      // a terminal
-//	err := tui.RunLines(ctx, opts, os.Stdin, os.Stdout) // a pipe
+//	err := tui.Run(ctx, opts, os.Stdin, os.Stdout) // a terminal
 //
 // *client.Client satisfies Client. Events must carry the events of the
 // session's subscription, in order, and be closed when the connection ends.
@@ -32,15 +33,6 @@
 // asks whether to open it. Ctrl+C cancels the running turn; a second Ctrl+C
 // within two seconds quits. Ctrl+Y copies the last answer to the clipboard
 // with OSC 52. Lines starting with a slash are commands (/help lists them).
-//
-// # Line mode
-//
-// RunLines reads lines from its input and sends each as the user's input,
-// one turn at a time; it prints the streamed answer as it arrives, tool calls
-// as one-line notes, and for an approval prints the request and reads the
-// answer (o, s, w, a or d) from the next input line. At the end of the input
-// it waits for the running turn to finish and returns; an approval still
-// unanswered then is denied, because an error or a missing answer is a "no".
 //
 // # Untrusted text
 //

@@ -12,6 +12,8 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/huh/v2"
+
+	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
 // Limits on an elicitation schema, which comes from an MCP server and is
@@ -81,9 +83,9 @@ func parseSchema(raw json.RawMessage) ([]*formField, error) {
 	var fields []*formField
 	for _, name := range names {
 		p := props[name]
-		f := &formField{name: name, kind: p.Type, title: SanitizeLine(p.Title), description: SanitizeLine(p.Description), required: req[name]}
+		f := &formField{name: name, kind: p.Type, title: lineui.SanitizeLine(p.Title), description: lineui.SanitizeLine(p.Description), required: req[name]}
 		if f.title == "" {
-			f.title = SanitizeLine(name)
+			f.title = lineui.SanitizeLine(name)
 		}
 		switch p.Type {
 		case "string":
@@ -212,7 +214,7 @@ func newForm(fields []*formField, width int) *huh.Form {
 				opts = append(opts, huh.NewOption("(none)", ""))
 			}
 			for _, e := range f.enum {
-				opts = append(opts, huh.NewOption(SanitizeLine(e), e))
+				opts = append(opts, huh.NewOption(lineui.SanitizeLine(e), e))
 			}
 			hf = append(hf, huh.NewSelect[string]().Key(f.name).Title(f.title).Description(f.description).Options(opts...).Value(&f.text))
 		default:
@@ -242,5 +244,5 @@ func urlDomain(raw string) (string, error) {
 	if u.Hostname() == "" {
 		return "", errors.New("the URL names no host")
 	}
-	return SanitizeLine(u.Hostname()), nil
+	return lineui.SanitizeLine(u.Hostname()), nil
 }

@@ -15,6 +15,7 @@ import (
 	"charm.land/huh/v2"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
 const (
@@ -140,7 +141,7 @@ func New(ctx context.Context, opts Options) *Model {
 		spin:   spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		model:  opts.Session.Model,
 	}
-	m.note(fmt.Sprintf("session %s · workspace %s · mode %s", SanitizeLine(opts.Session.ID), SanitizeLine(opts.Session.Workspace), SanitizeLine(opts.Session.Mode)))
+	m.note(fmt.Sprintf("session %s · workspace %s · mode %s", lineui.SanitizeLine(opts.Session.ID), lineui.SanitizeLine(opts.Session.Workspace), lineui.SanitizeLine(opts.Session.Mode)))
 	m.relayout()
 	return m
 }
@@ -202,12 +203,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case eventsClosedMsg:
 		m.closed = true
 		m.busy = false
-		m.errorNote("the connection to the daemon ended; quit and run astrid chat --session " + SanitizeLine(m.opts.Session.ID) + " to resume")
+		m.errorNote("the connection to the daemon ended; quit and run astrid chat --session " + lineui.SanitizeLine(m.opts.Session.ID) + " to resume")
 		return nil
 	case sentMsg:
 		if msg.err != nil {
 			m.busy = false
-			m.errorNote(sendError(msg.err))
+			m.errorNote(lineui.SendError(msg.err))
 			return nil
 		}
 		if m.turn == "" {
@@ -216,7 +217,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case cancelledMsg:
 		if msg.err != nil {
-			m.errorNote("cancel failed: " + SanitizeLine(msg.err.Error()))
+			m.errorNote("cancel failed: " + lineui.SanitizeLine(msg.err.Error()))
 		} else if !msg.ok {
 			m.busy = false
 			m.notice = "no turn was running"
@@ -230,7 +231,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.formFinished(msg)
 	case commandMsg:
 		if msg.err != nil {
-			m.errorNote(commandError(msg.name, msg.err))
+			m.errorNote(lineui.CommandError(msg.name, msg.err))
 		} else {
 			m.add(&block{kind: kindOutput, text: msg.out})
 		}
@@ -296,7 +297,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 
 // ctrlC cancels the running turn; a second press within quitWindow quits.
 func (m *Model) ctrlC() tea.Cmd {
-	now := m.opts.now()
+	now := m.opts.Clock()
 	if !m.lastCtrlC.IsZero() && now.Sub(m.lastCtrlC) < quitWindow {
 		m.quitting = true
 		return tea.Quit
@@ -353,7 +354,7 @@ func (m *Model) submit() tea.Cmd {
 	if line == "" {
 		return nil
 	}
-	if name, arg, ok := parseCommand(line); ok {
+	if name, arg, ok := lineui.ParseCommand(line); ok {
 		m.input.Reset()
 		return m.command(name, arg)
 	}
@@ -380,7 +381,7 @@ func (m *Model) command(name, arg string) tea.Cmd {
 	m.add(&block{kind: kindUser, text: "/" + name + strings.TrimRight(" "+arg, " ")})
 	switch name {
 	case "help":
-		m.add(&block{kind: kindOutput, text: helpText(tuiKeys)})
+		m.add(&block{kind: kindOutput, text: lineui.HelpText(tuiKeys)})
 		return nil
 	case "clear":
 		m.blocks = nil
@@ -390,13 +391,13 @@ func (m *Model) command(name, arg string) tea.Cmd {
 		m.quitting = true
 		return tea.Quit
 	}
-	c, ok := lookupCommand(name)
-	if !ok || c.run == nil {
-		m.errorNote(fmt.Sprintf("unknown command /%s; /help lists them", SanitizeLine(name)))
+	c, ok := lineui.LookupCommand(name)
+	if !ok || c.Run == nil {
+		m.errorNote(fmt.Sprintf("unknown command /%s; /help lists them", lineui.SanitizeLine(name)))
 		return nil
 	}
 	return m.call(func(ctx context.Context) tea.Msg {
-		out, err := c.run(ctx, m.opts.Client, m.opts.Session, arg)
+		out, err := c.Run(ctx, m.opts.Client, m.opts.Session, arg)
 		return commandMsg{name: name, out: out, err: err}
 	})
 }
@@ -414,7 +415,7 @@ var tuiKeys = [][2]string{
 
 // call runs f as a command with a bounded context.
 func (m *Model) call(f func(ctx context.Context) tea.Msg) tea.Cmd {
-	parent, timeout := m.ctx, m.opts.callTimeout()
+	parent, timeout := m.ctx, m.opts.Timeout()
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(parent, timeout)
 		defer cancel()
@@ -445,19 +446,6 @@ func (m *Model) fetchBudget() tea.Cmd {
 	})
 }
 
-// sendError words a sendInput failure.
-func sendError(err error) string {
-	switch {
-	case errors.Is(err, api.ErrConflict):
-		return "a turn is already running in this session (another frontend?); wait for it"
-	case errors.Is(err, api.ErrUnavailable):
-		return "this daemon cannot run turns: " + SanitizeLine(err.Error())
-	case errors.Is(err, api.ErrBudgetExceeded):
-		return "the budget is spent: " + SanitizeLine(err.Error())
-	}
-	return "sending failed: " + SanitizeLine(err.Error())
-}
-
 // event applies one daemon event.
 func (m *Model) event(e api.Event) tea.Cmd {
 	if e.Session != "" && e.Session != m.opts.Session.ID {
@@ -474,7 +462,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Type == api.EventReasoningDelta {
 			kind = kindReasoning
 		}
-		m.appendText(kind, d.Turn, Sanitize(d.Text))
+		m.appendText(kind, d.Turn, lineui.Sanitize(d.Text))
 		return cmd
 	case api.EventToolCallStart:
 		var t api.ToolCallStart
@@ -482,8 +470,8 @@ func (m *Model) event(e api.Event) tea.Cmd {
 			return nil
 		}
 		cmd := m.sawTurn(t.Turn)
-		m.add(&block{kind: kindTool, turn: t.Turn, call: t.Call, tool: SanitizeLine(t.Tool),
-			resource: SanitizeLine(t.Resource), args: toolArgs(t.Arguments, 120)})
+		m.add(&block{kind: kindTool, turn: t.Turn, call: t.Call, tool: lineui.SanitizeLine(t.Tool),
+			resource: lineui.SanitizeLine(t.Resource), args: lineui.ToolArgs(t.Arguments, 120)})
 		return cmd
 	case api.EventToolCallResult:
 		var r api.ToolCallResult
@@ -492,11 +480,11 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		}
 		b := m.findTool(r.Call)
 		if b == nil {
-			b = &block{kind: kindTool, turn: r.Turn, call: r.Call, tool: SanitizeLine(r.Tool)}
+			b = &block{kind: kindTool, turn: r.Turn, call: r.Call, tool: lineui.SanitizeLine(r.Tool)}
 			m.add(b)
 		}
 		b.done, b.status, b.truncated = true, r.Status, r.Truncated
-		b.text = Sanitize(clip(r.Output, maxBlockText))
+		b.text = lineui.Sanitize(lineui.Clip(r.Output, maxBlockText))
 		b.dirty()
 		return nil
 	case api.EventApprovalNeeded:
@@ -512,7 +500,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		p := &pendingApproval{ev: a}
 		m.approvals = append(m.approvals, p)
 		if len(m.approvals) == 1 {
-			p.shown = m.opts.now()
+			p.shown = m.opts.Clock()
 		}
 		return nil
 	case api.EventApprovalResolved:
@@ -523,9 +511,9 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if p := m.removeApproval(r.Request); p != nil {
 			by := ""
 			if r.Answer != nil && r.Answer.Frontend != "" {
-				by = " in " + SanitizeLine(r.Answer.Frontend)
+				by = " in " + lineui.SanitizeLine(r.Answer.Frontend)
 			}
-			m.note(fmt.Sprintf("%s: %s%s", approvalTitle(p.ev.Request), decisionText(r.Decision), by))
+			m.note(fmt.Sprintf("%s: %s%s", lineui.ApprovalTitle(p.ev.Request), lineui.DecisionText(r.Decision), by))
 		}
 		return nil
 	case api.EventElicitationNeeded:
@@ -558,7 +546,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Decode(&w) != nil {
 			return nil
 		}
-		m.errorNote(fmt.Sprintf("budget warning: the %s has spent %s of %s", SanitizeLine(w.Account), usd(w.UsedUSD), usd(w.LimitUSD)))
+		m.errorNote(fmt.Sprintf("budget warning: the %s has spent %s of %s", lineui.SanitizeLine(w.Account), lineui.USD(w.UsedUSD), lineui.USD(w.LimitUSD)))
 		return nil
 	case api.EventTurnComplete:
 		var t api.TurnComplete
@@ -569,7 +557,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 			m.busy, m.turn = false, ""
 		}
 		if t.StopReason != "" && t.StopReason != "end_turn" {
-			m.note("turn ended: " + SanitizeLine(t.StopReason))
+			m.note("turn ended: " + lineui.SanitizeLine(t.StopReason))
 		}
 		if m.notice == "cancelling the turn… (Ctrl+C again to quit)" {
 			m.notice = ""
@@ -580,7 +568,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Decode(&x) != nil {
 			return nil
 		}
-		m.errorNote("error: " + SanitizeLine(x.Message))
+		m.errorNote("error: " + lineui.SanitizeLine(x.Message))
 		return nil
 	case api.EventSessionSaved:
 		var s api.SessionSaved
@@ -598,9 +586,9 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Decode(&c) != nil {
 			return nil
 		}
-		s := fmt.Sprintf("capsule %s: %s", SanitizeLine(c.ID), SanitizeLine(c.State))
+		s := fmt.Sprintf("capsule %s: %s", lineui.SanitizeLine(c.ID), lineui.SanitizeLine(c.State))
 		if c.Error != "" {
-			s += ": " + SanitizeLine(c.Error)
+			s += ": " + lineui.SanitizeLine(c.Error)
 		}
 		m.note(s)
 		return nil
@@ -668,7 +656,7 @@ func (m *Model) removeApproval(id string) *pendingApproval {
 		if p.ev.Request.ID == id {
 			m.approvals = append(m.approvals[:i:i], m.approvals[i+1:]...)
 			if i == 0 && len(m.approvals) > 0 {
-				m.approvals[0].shown = m.opts.now()
+				m.approvals[0].shown = m.opts.Clock()
 			}
 			return p
 		}
@@ -678,10 +666,10 @@ func (m *Model) removeApproval(id string) *pendingApproval {
 
 // approvalKey answers the open approval dialog.
 func (m *Model) approvalKey(p *pendingApproval, k tea.KeyPressMsg) tea.Cmd {
-	if p.sending || m.opts.now().Sub(p.shown) < dialogGuard {
+	if p.sending || m.opts.Clock().Sub(p.shown) < dialogGuard {
 		return nil
 	}
-	d, ok := decisionForKey(k.String())
+	d, ok := lineui.DecisionForKey(k.String())
 	if !ok {
 		m.notice = "answer with o, s, w, a or d"
 		return nil
@@ -708,13 +696,13 @@ func (m *Model) approvalSent(msg approvalSentMsg) tea.Cmd {
 	switch {
 	case msg.err == nil:
 		m.removeApproval(msg.req)
-		m.note(fmt.Sprintf("%s: %s", approvalTitle(p.ev.Request), decisionText(msg.decision)))
+		m.note(fmt.Sprintf("%s: %s", lineui.ApprovalTitle(p.ev.Request), lineui.DecisionText(msg.decision)))
 	case errors.Is(msg.err, api.ErrConflict), errors.Is(msg.err, api.ErrNotFound):
 		m.removeApproval(msg.req)
-		m.note(fmt.Sprintf("%s: already answered elsewhere, or no longer waiting", approvalTitle(p.ev.Request)))
+		m.note(fmt.Sprintf("%s: already answered elsewhere, or no longer waiting", lineui.ApprovalTitle(p.ev.Request)))
 	default:
 		p.sending = false
-		m.errorNote("the answer was not delivered: " + SanitizeLine(msg.err.Error()) + "; answer again")
+		m.errorNote("the answer was not delivered: " + lineui.SanitizeLine(msg.err.Error()) + "; answer again")
 	}
 	return nil
 }
@@ -734,7 +722,7 @@ func (m *Model) openElicit() tea.Cmd {
 	if e == nil {
 		return nil
 	}
-	e.shown = m.opts.now()
+	e.shown = m.opts.Clock()
 	switch e.ev.Mode {
 	case "url":
 		e.domain, e.invalid = urlDomain(e.ev.URL)
@@ -750,7 +738,7 @@ func (m *Model) openElicit() tea.Cmd {
 		e.form.CancelCmd = func() tea.Msg { return formAbortMsg{req: req} }
 		return e.form.Init()
 	default:
-		e.invalid = fmt.Errorf("unknown elicitation mode %q", SanitizeLine(e.ev.Mode))
+		e.invalid = fmt.Errorf("unknown elicitation mode %q", lineui.SanitizeLine(e.ev.Mode))
 		return nil
 	}
 }
@@ -765,7 +753,7 @@ func (m *Model) updateForm(e *pendingElicit, msg tea.Msg) tea.Cmd {
 
 // elicitKey handles keys while an elicitation is open.
 func (m *Model) elicitKey(e *pendingElicit, k tea.KeyPressMsg) tea.Cmd {
-	if e.sending || m.opts.now().Sub(e.shown) < dialogGuard {
+	if e.sending || m.opts.Clock().Sub(e.shown) < dialogGuard {
 		return nil
 	}
 	if e.form != nil {
@@ -782,7 +770,7 @@ func (m *Model) elicitKey(e *pendingElicit, k tea.KeyPressMsg) tea.Cmd {
 		}
 		accept := m.answerElicit(e, api.ElicitAccept, nil)
 		if m.opts.OpenURL == nil {
-			m.note("open this URL yourself: " + SanitizeLine(e.ev.URL))
+			m.note("open this URL yourself: " + lineui.SanitizeLine(e.ev.URL))
 			return accept
 		}
 		u, open := e.ev.URL, m.opts.OpenURL
@@ -839,7 +827,7 @@ func (m *Model) elicitSent(msg elicitSentMsg) tea.Cmd {
 		return nil
 	}
 	e := m.elicits[idx]
-	who := SanitizeLine(e.ev.Server)
+	who := lineui.SanitizeLine(e.ev.Server)
 	switch {
 	case msg.err == nil:
 		m.note(fmt.Sprintf("%s's request: %s", who, map[string]string{
@@ -847,7 +835,7 @@ func (m *Model) elicitSent(msg elicitSentMsg) tea.Cmd {
 	case errors.Is(msg.err, api.ErrConflict), errors.Is(msg.err, api.ErrNotFound):
 		m.note(fmt.Sprintf("%s's request was answered elsewhere, or no longer waits", who))
 	default:
-		m.errorNote(fmt.Sprintf("the answer to %s was not delivered: %s", who, SanitizeLine(msg.err.Error())))
+		m.errorNote(fmt.Sprintf("the answer to %s was not delivered: %s", who, lineui.SanitizeLine(msg.err.Error())))
 	}
 	m.elicits = append(m.elicits[:idx:idx], m.elicits[idx+1:]...)
 	if idx == 0 {

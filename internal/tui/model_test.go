@@ -12,14 +12,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/lineui"
+	"github.com/astrid-runtime/astrid/internal/lineui/lineuitest"
 )
 
-func approvalEvent(t testing.TB, id string) api.Event {
-	return ev(t, api.EventApprovalNeeded, api.ApprovalNeeded{Request: api.ApprovalRequest{
-		ID: id, Session: "s1", Kind: "exec", Resource: "exec://rm -rf build/", Risk: "high",
-		Reason: "deletes files in the workspace", Pattern: "exec://rm -rf build/*", Summary: "run rm -rf build/",
-	}})
-}
+// The fake daemon client and event helpers are shared with package lineui.
+type fakeClient = lineuitest.FakeClient
+
+var (
+	ev            = lineuitest.Event
+	approvalEvent = lineuitest.ApprovalEvent
+)
+
+func rawJSON(s string) json.RawMessage { return json.RawMessage(s) }
 
 func TestStreamingText(t *testing.T) {
 	h := newHarness(t, &fakeClient{})
@@ -92,7 +97,7 @@ func TestApprovalKeys(t *testing.T) {
 			}
 			h.until("the dialog to close", func() bool { return h.m.activeApproval() == nil })
 			h.mustNotShow("Approval needed")
-			h.mustShow("run rm -rf build/: " + decisionText(tc.decision))
+			h.mustShow("run rm -rf build/: " + lineui.DecisionText(tc.decision))
 		})
 	}
 }
@@ -139,7 +144,7 @@ func TestApprovalResolvedElsewhere(t *testing.T) {
 }
 
 func TestApprovalConflictDropsDialog(t *testing.T) {
-	h := newHarness(t, &fakeClient{approvalErr: fmt.Errorf("%w: answered", api.ErrConflict)})
+	h := newHarness(t, &fakeClient{ApprovalErr: fmt.Errorf("%w: answered", api.ErrConflict)})
 	h.event(approvalEvent(t, "r1"))
 	h.event(approvalEvent(t, "r2"))
 	h.mustShow("(1 of 2)")
@@ -151,7 +156,7 @@ func TestApprovalConflictDropsDialog(t *testing.T) {
 }
 
 func TestApprovalErrorKeepsDialog(t *testing.T) {
-	h := newHarness(t, &fakeClient{approvalErr: errors.New("connection reset")})
+	h := newHarness(t, &fakeClient{ApprovalErr: errors.New("connection reset")})
 	h.event(approvalEvent(t, "r1"))
 	h.clock = h.clock.Add(time.Second)
 	h.key("o")
@@ -232,8 +237,8 @@ func TestUntrustedTextSanitized(t *testing.T) {
 }
 
 func TestSlashCommands(t *testing.T) {
-	fc := &fakeClient{tools: []api.ToolInfo{{Name: "read_file", Source: "builtin", Description: "Read a file\nmore"}},
-		serverErr: fmt.Errorf("%w: MCP servers: no runtime", api.ErrUnavailable)}
+	fc := &fakeClient{Tools: []api.ToolInfo{{Name: "read_file", Source: "builtin", Description: "Read a file\nmore"}},
+		ServerErr: fmt.Errorf("%w: MCP servers: no runtime", api.ErrUnavailable)}
 	h := newHarness(t, fc)
 	h.typeText("/tools")
 	h.until("the tool list", func() bool { return strings.Contains(h.screen(), "read_file  builtin") })
@@ -256,7 +261,7 @@ func TestSlashCommands(t *testing.T) {
 }
 
 func TestStatusLine(t *testing.T) {
-	h := newHarness(t, &fakeClient{budget: api.Budget{Session: "s1", SpentUSD: 0.25, SessionLimitUSD: 2}})
+	h := newHarness(t, &fakeClient{Budget: api.Budget{Session: "s1", SpentUSD: 0.25, SessionLimitUSD: 2}})
 	h.until("the budget", func() bool { return h.m.budget != nil })
 	h.send(tea.WindowSizeMsg{Width: 120, Height: 24})
 	h.event(ev(t, api.EventUsage, api.Usage{Turn: "t1", InputTokens: 1000, OutputTokens: 50, CostUSD: 0.01,
@@ -377,7 +382,7 @@ func TestElicitationFormEscCancels(t *testing.T) {
 }
 
 func TestGoldenStreamingAnswer(t *testing.T) {
-	h := newHarness(t, &fakeClient{budget: api.Budget{SpentUSD: 0.5, SessionLimitUSD: 5}})
+	h := newHarness(t, &fakeClient{Budget: api.Budget{SpentUSD: 0.5, SessionLimitUSD: 5}})
 	h.typeText("show me go")
 	h.until("sendInput", func() bool { return len(h.fc.Inputs()) == 1 })
 	h.event(ev(t, api.EventTextDelta, api.TextDelta{Turn: "t1", Text: "# Example\n\nA *tiny* program:\n\n```go\npackage main\n\nfunc main() { println(\"hi\") }\n```\n"}))

@@ -8,6 +8,8 @@ import (
 	"charm.land/glamour/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
 // blockKind is the kind of a transcript block.
@@ -145,8 +147,8 @@ func (m *Model) renderTool(b *block) string {
 	if b.status != "ok" {
 		st = m.st.bad
 	}
-	n := countLines(b.text)
-	sum := "  " + st.Render(statusMark(b.status))
+	n := lineui.CountLines(b.text)
+	sum := "  " + st.Render(lineui.StatusMark(b.status))
 	switch {
 	case n == 0:
 		sum += m.st.dim.Render(" · no output")
@@ -216,12 +218,12 @@ func (m *Model) renderFooter() string {
 func (m *Model) renderApproval(p *pendingApproval) string {
 	w := m.dialogWidth() - 4 // border and padding
 	r := p.ev.Request
-	title := "Approval needed: " + approvalTitle(r)
+	title := "Approval needed: " + lineui.ApprovalTitle(r)
 	if n := len(m.approvals); n > 1 {
 		title += fmt.Sprintf("  (1 of %d)", n)
 	}
 	lines := []string{m.st.dialogTitle.Width(w).Render(title)}
-	for _, f := range approvalFields(r) {
+	for _, f := range lineui.ApprovalFields(r) {
 		label := m.st.label.Render(fmt.Sprintf("%-16s", f[0]))
 		lines = append(lines, lipgloss.NewStyle().Width(w).Render(label+f[1]))
 	}
@@ -229,8 +231,8 @@ func (m *Model) renderApproval(p *pendingApproval) string {
 		lines = append(lines, m.st.label.Render(fmt.Sprintf("%-16s", "deferred after"))+p.ev.Deadline.Local().Format("15:04:05"))
 	}
 	var keys []string
-	for _, a := range approvalKeys {
-		keys = append(keys, m.st.key.Render("["+a.key+"]")+" "+a.label)
+	for _, a := range lineui.ApprovalKeys {
+		keys = append(keys, m.st.key.Render("["+a.Key+"]")+" "+a.Label)
 	}
 	lines = append(lines, "", packLine(keys, "  ", w))
 	if p.sending {
@@ -242,8 +244,8 @@ func (m *Model) renderApproval(p *pendingApproval) string {
 // renderElicit renders an MCP server's request for input.
 func (m *Model) renderElicit(e *pendingElicit) string {
 	w := m.dialogWidth() - 4
-	who := SanitizeLine(e.ev.Server)
-	lines := []string{m.st.dialogTitle.Width(w).Render(who + " asks for input"), lipgloss.NewStyle().Width(w).Render(Sanitize(e.ev.Message))}
+	who := lineui.SanitizeLine(e.ev.Server)
+	lines := []string{m.st.dialogTitle.Width(w).Render(who + " asks for input"), lipgloss.NewStyle().Width(w).Render(lineui.Sanitize(e.ev.Message))}
 	switch {
 	case e.invalid != nil:
 		lines = append(lines, m.st.bad.Width(w).Render("cannot show this request: "+e.invalid.Error()),
@@ -251,7 +253,7 @@ func (m *Model) renderElicit(e *pendingElicit) string {
 	case e.ev.Mode == "url":
 		lines = append(lines,
 			m.st.label.Render(fmt.Sprintf("%-8s", "domain"))+m.st.warn.Render(e.domain),
-			m.st.label.Render(fmt.Sprintf("%-8s", "url"))+lipgloss.NewStyle().Width(w-8).Render(SanitizeLine(e.ev.URL)),
+			m.st.label.Render(fmt.Sprintf("%-8s", "url"))+lipgloss.NewStyle().Width(w-8).Render(lineui.SanitizeLine(e.ev.URL)),
 			"", m.st.key.Render("[y]")+" open it  "+m.st.key.Render("[n]")+" decline  "+m.st.key.Render("[esc]")+" cancel")
 	case e.form != nil:
 		lines = append(lines, "", e.form.View())
@@ -266,20 +268,20 @@ func (m *Model) renderElicit(e *pendingElicit) string {
 func (m *Model) renderStatus() string {
 	var parts []string
 	if m.model != "" {
-		parts = append(parts, SanitizeLine(m.model))
+		parts = append(parts, lineui.SanitizeLine(m.model))
 	}
-	parts = append(parts, "session "+SanitizeLine(m.opts.Session.ID))
+	parts = append(parts, "session "+lineui.SanitizeLine(m.opts.Session.ID))
 	if m.opts.Session.Mode != "" {
-		parts = append(parts, SanitizeLine(m.opts.Session.Mode))
+		parts = append(parts, lineui.SanitizeLine(m.opts.Session.Mode))
 	}
 	if b := m.budget; b != nil {
-		s := usd(b.SpentUSD) + " spent"
+		s := lineui.USD(b.SpentUSD) + " spent"
 		if b.SessionLimitUSD > 0 {
-			s += " · " + usd(max(b.SessionLimitUSD-b.SpentUSD-b.ReservedUSD, 0)) + " left"
+			s += " · " + lineui.USD(max(b.SessionLimitUSD-b.SpentUSD-b.ReservedUSD, 0)) + " left"
 		}
 		parts = append(parts, s)
 	} else if m.costUSD > 0 {
-		parts = append(parts, usd(m.costUSD)+" spent")
+		parts = append(parts, lineui.USD(m.costUSD)+" spent")
 	}
 	if m.ctxTokens > 0 {
 		s := "context " + kilo(m.ctxTokens)

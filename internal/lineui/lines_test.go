@@ -1,8 +1,9 @@
-package tui
+package lineui_test
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -11,19 +12,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/lineui"
+	"github.com/astrid-runtime/astrid/internal/lineui/lineuitest"
 )
 
 // script is a fake daemon for line mode: each input starts a turn whose
 // events are sent by the function for that input, given the turn id.
 type script struct {
 	t      *testing.T
-	fc     *fakeClient
+	fc     *lineuitest.FakeClient
 	events chan api.Event
 }
 
 func newScript(t *testing.T, turns map[string]func(turn string) []api.Event) *script {
-	s := &script{t: t, fc: &fakeClient{}, events: make(chan api.Event, 256)}
-	s.fc.onInput = func(n int, text string) string {
+	s := &script{t: t, fc: &lineuitest.FakeClient{}, events: make(chan api.Event, 256)}
+	s.fc.OnInput = func(n int, text string) string {
 		turn := "t" + string(rune('0'+n))
 		for _, e := range turns[text](turn) {
 			s.events <- e
@@ -37,10 +40,17 @@ func (s *script) run(input string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := RunLines(ctx, Options{Client: s.fc, Events: s.events, Session: api.SessionInfo{ID: "s1", Workspace: "/w", Mode: "safe"}},
+	err := lineui.RunLines(ctx, lineui.Options{Client: s.fc, Events: s.events, Session: api.SessionInfo{ID: "s1", Workspace: "/w", Mode: "safe"}},
 		strings.NewReader(input), &out)
 	return out.String(), err
 }
+
+var (
+	ev            = lineuitest.Event
+	approvalEvent = lineuitest.ApprovalEvent
+)
+
+func rawJSON(s string) json.RawMessage { return json.RawMessage(s) }
 
 func reply(t *testing.T, text string) func(string) []api.Event {
 	return func(turn string) []api.Event {
@@ -66,7 +76,7 @@ func approvalTurn(t *testing.T, s *script) func(string) []api.Event {
 
 // finishAfterAnswer makes the fake daemon end the turn once answered.
 func (s *script) finishAfterAnswer(t *testing.T) {
-	s.fc.onApproval = func(p api.ApprovalResponseParams) {
+	s.fc.OnApproval = func(p api.ApprovalResponseParams) {
 		s.events <- ev(t, api.EventApprovalResolved, api.ApprovalResolved{Request: p.Request, Decision: p.Decision})
 		status := "ok"
 		if p.Decision == api.DecisionDeny {
@@ -106,7 +116,7 @@ func TestLinesApproval(t *testing.T) {
 	} {
 		t.Run(tc.answer, func(t *testing.T) {
 			s := newScript(t, nil)
-			s.fc.onInput = func(n int, text string) string {
+			s.fc.OnInput = func(n int, text string) string {
 				for _, e := range approvalTurn(t, s)("t1") {
 					s.events <- e
 				}
@@ -130,7 +140,7 @@ func TestLinesApproval(t *testing.T) {
 				"  an allow covers exec://rm -rf build/*",
 				"answer: o = allow once, s = session, w = workspace, a = always, d = deny",
 				"answer with o, s, w, a or d",
-				"[approval] run rm -rf build/: " + decisionText(tc.decision),
+				"[approval] run rm -rf build/: " + lineui.DecisionText(tc.decision),
 				"[tool] bash: " + tc.status + " (1 lines of output)",
 				"finished\n",
 			} {
@@ -145,7 +155,7 @@ func TestLinesApproval(t *testing.T) {
 // The input ends before the approval is answered: a missing answer is a no.
 func TestLinesEOFDeniesPendingApproval(t *testing.T) {
 	s := newScript(t, nil)
-	s.fc.onInput = func(n int, text string) string {
+	s.fc.OnInput = func(n int, text string) string {
 		for _, e := range approvalTurn(t, s)("t1") {
 			s.events <- e
 		}
@@ -168,7 +178,7 @@ func TestLinesEOFDeniesPendingApproval(t *testing.T) {
 // Another frontend answers while line mode waits for a line.
 func TestLinesApprovalResolvedElsewhere(t *testing.T) {
 	s := newScript(t, nil)
-	s.fc.onInput = func(n int, text string) string {
+	s.fc.OnInput = func(n int, text string) string {
 		for _, e := range approvalTurn(t, s)("t1") {
 			s.events <- e
 		}
@@ -195,7 +205,7 @@ func TestLinesCommandsAndSanitizing(t *testing.T) {
 	s := newScript(t, map[string]func(string) []api.Event{
 		"x": reply(t, "a\x1b]52;c;aGk=\x07b\x1b[2Jc"),
 	})
-	s.fc.serverErr = errors.New("boom")
+	s.fc.ServerErr = errors.New("boom")
 	out, err := s.run("/servers\n/budget\n/nope\nx\n/exit\nnever sent\n")
 	if err != nil {
 		t.Fatal(err)
@@ -215,20 +225,20 @@ func TestLinesCommandsAndSanitizing(t *testing.T) {
 
 func TestLinesConnectionLost(t *testing.T) {
 	s := newScript(t, nil)
-	s.fc.onInput = func(int, string) string {
+	s.fc.OnInput = func(int, string) string {
 		close(s.events)
 		return "t1"
 	}
 	_, err := s.run("hi\n")
-	if !errors.Is(err, ErrConnectionLost) {
-		t.Fatalf("err = %v, want ErrConnectionLost", err)
+	if !errors.Is(err, lineui.ErrConnectionLost) {
+		t.Fatalf("err = %v, want lineui.ErrConnectionLost", err)
 	}
 }
 
 func TestLinesContextCancelCancelsTurn(t *testing.T) {
 	s := newScript(t, nil)
 	started := make(chan struct{})
-	s.fc.onInput = func(int, string) string {
+	s.fc.OnInput = func(int, string) string {
 		close(started)
 		return "t1"
 	}
@@ -237,7 +247,7 @@ func TestLinesContextCancelCancelsTurn(t *testing.T) {
 		<-started
 		cancel()
 	}()
-	err := RunLines(ctx, Options{Client: s.fc, Events: s.events, Session: api.SessionInfo{ID: "s1"}}, strings.NewReader("hi\n"), &bytes.Buffer{})
+	err := lineui.RunLines(ctx, lineui.Options{Client: s.fc, Events: s.events, Session: api.SessionInfo{ID: "s1"}}, strings.NewReader("hi\n"), &bytes.Buffer{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}

@@ -1,4 +1,4 @@
-package tui
+package lineui
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ var ErrConnectionLost = errors.New("the connection to the daemon ended")
 type lineRunner struct {
 	opts Options
 	ctx  context.Context
-	out  io.Writer
+	p    *Printer
 
 	lines   <-chan string // closed at the end of the input
 	readErr *error        // set before lines is closed; read only after
@@ -30,11 +30,11 @@ type lineRunner struct {
 	drained bool          // lines was closed: *readErr may be read
 	queued  []string      // lines read while a turn ran
 
-	busy    bool
-	turn    string
-	midLine bool // the last text printed did not end a line
-	asked   *api.ApprovalRequest
-	seen    map[string]bool // approval requests already asked or answered
+	busy  bool
+	turn  string
+	done  int // turns finished
+	asked *api.ApprovalRequest
+	seen  map[string]bool // approval requests already asked or answered
 }
 
 // RunLines runs the chat in line mode: each line of in is one input (or a
@@ -48,7 +48,7 @@ type lineRunner struct {
 // terminal or a pipe that stays open outlives RunLines until then.
 func RunLines(ctx context.Context, opts Options, in io.Reader, out io.Writer) error {
 	if opts.Client == nil || opts.Events == nil {
-		return errors.New("tui: Options.Client and Options.Events are required")
+		return errors.New("lineui: Options.Client and Options.Events are required")
 	}
 	lines := make(chan string)
 	done := make(chan struct{})
@@ -67,28 +67,25 @@ func RunLines(ctx context.Context, opts Options, in io.Reader, out io.Writer) er
 		}
 		readErr = sc.Err()
 	}()
-	r := &lineRunner{opts: opts, ctx: ctx, out: out, lines: lines, readErr: &readErr, seen: map[string]bool{}}
+	r := &lineRunner{opts: opts, ctx: ctx, p: NewPrinter(out, out), lines: lines, readErr: &readErr, seen: map[string]bool{}}
 	err := r.run()
 	if err != nil && r.busy && r.turn != "" {
 		// Leave nothing running behind us.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.callTimeout())
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Timeout())
 		_, _ = opts.Client.CancelTurn(cctx, api.CancelTurnParams{Session: opts.Session.ID, Turn: r.turn})
 		cancel()
 	}
 	return err
 }
 
-func (r *lineRunner) printf(format string, args ...any) {
-	if r.midLine {
-		fmt.Fprintln(r.out)
-		r.midLine = false
-	}
-	fmt.Fprintf(r.out, format, args...)
-}
+func (r *lineRunner) printf(format string, args ...any) { r.p.Notef(format, args...) }
 
 func (r *lineRunner) run() error {
 	r.printf("astrid: session %s (workspace %s, mode %s)\n", SanitizeLine(r.opts.Session.ID), SanitizeLine(r.opts.Session.Workspace), SanitizeLine(r.opts.Session.Mode))
 	for {
+		if !r.busy && r.opts.Turns > 0 && r.done >= r.opts.Turns {
+			return nil
+		}
 		// Between turns: take the next input.
 		if !r.busy {
 			if len(r.queued) > 0 {
@@ -174,17 +171,17 @@ func (r *lineRunner) input(line string) error {
 	if line == "" {
 		return nil
 	}
-	if name, arg, ok := parseCommand(line); ok {
+	if name, arg, ok := ParseCommand(line); ok {
 		return r.command(name, arg)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.callTimeout())
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
 	defer cancel()
 	turn, err := r.opts.Client.SendInput(ctx, r.opts.Session.ID, line)
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
-		r.printf("error: %s\n", sendError(err))
+		r.printf("error: %s\n", SendError(err))
 		return nil
 	}
 	r.busy, r.turn = true, turn
@@ -194,7 +191,7 @@ func (r *lineRunner) input(line string) error {
 func (r *lineRunner) command(name, arg string) error {
 	switch name {
 	case "help":
-		r.printf("%s\n", helpText(nil))
+		r.printf("%s\n", HelpText(nil))
 		return nil
 	case "clear":
 		return nil
@@ -202,23 +199,23 @@ func (r *lineRunner) command(name, arg string) error {
 		r.eof, r.queued = true, nil
 		return nil
 	}
-	c, ok := lookupCommand(name)
-	if !ok || c.run == nil {
+	c, ok := LookupCommand(name)
+	if !ok || c.Run == nil {
 		r.printf("unknown command /%s; /help lists them\n", SanitizeLine(name))
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.callTimeout())
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
 	defer cancel()
-	out, err := c.run(ctx, r.opts.Client, r.opts.Session, arg)
+	out, err := c.Run(ctx, r.opts.Client, r.opts.Session, arg)
 	if err != nil {
-		r.printf("%s\n", commandError(name, err))
+		r.printf("%s\n", CommandError(name, err))
 		return nil
 	}
 	r.printf("%s\n", out)
 	return nil
 }
 
-// event prints one event.
+// event prints one event and follows the turn and approval it belongs to.
 func (r *lineRunner) event(e api.Event) {
 	if e.Session != "" && e.Session != r.opts.Session.ID {
 		return
@@ -226,36 +223,14 @@ func (r *lineRunner) event(e api.Event) {
 	switch e.Type {
 	case api.EventTextDelta:
 		var d api.TextDelta
-		if e.Decode(&d) != nil {
-			return
+		if e.Decode(&d) == nil {
+			r.markBusy(d.Turn)
 		}
-		r.markBusy(d.Turn)
-		t := Sanitize(d.Text)
-		if t == "" {
-			return
-		}
-		fmt.Fprint(r.out, t)
-		r.midLine = !strings.HasSuffix(t, "\n")
 	case api.EventToolCallStart:
 		var t api.ToolCallStart
-		if e.Decode(&t) != nil {
-			return
+		if e.Decode(&t) == nil {
+			r.markBusy(t.Turn)
 		}
-		r.markBusy(t.Turn)
-		s := "[tool] " + SanitizeLine(t.Tool)
-		if t.Resource != "" {
-			s += " " + SanitizeLine(t.Resource)
-		}
-		if a := toolArgs(t.Arguments, 100); a != "" {
-			s += " " + a
-		}
-		r.printf("%s\n", s)
-	case api.EventToolCallResult:
-		var t api.ToolCallResult
-		if e.Decode(&t) != nil {
-			return
-		}
-		r.printf("[tool] %s: %s (%d lines of output)\n", SanitizeLine(t.Tool), statusMark(t.Status), countLines(t.Output))
 	case api.EventApprovalNeeded:
 		var a api.ApprovalNeeded
 		if e.Decode(&a) != nil || r.seen[a.Request.ID] {
@@ -265,25 +240,24 @@ func (r *lineRunner) event(e api.Event) {
 		if r.asked != nil {
 			// One question at a time: the runtime asks for one action at a
 			// time; a second one waits in the daemon until its deadline.
-			r.printf("[approval] another request waits: %s\n", approvalTitle(a.Request))
+			r.printf("[approval] another request waits: %s\n", ApprovalTitle(a.Request))
 			return
 		}
 		req := a.Request
 		r.asked = &req
-		r.printf("[approval] %s\n", approvalTitle(req))
-		for _, f := range approvalFields(req) {
-			r.printf("  %-16s%s\n", f[0], f[1])
-		}
+		r.p.Approval(req)
 		r.printf("answer: o = allow once, s = session, w = workspace, a = always, d = deny\n")
+		return
 	case api.EventApprovalResolved:
 		var x api.ApprovalResolved
 		if e.Decode(&x) != nil {
 			return
 		}
 		if r.asked != nil && r.asked.ID == x.Request {
-			r.printf("[approval] %s: %s\n", approvalTitle(*r.asked), decisionText(x.Decision))
+			r.p.Resolved(*r.asked, x.Decision)
 			r.asked = nil
 		}
+		return
 	case api.EventElicitationNeeded:
 		var x api.ElicitationNeeded
 		if e.Decode(&x) != nil {
@@ -292,39 +266,19 @@ func (r *lineRunner) event(e api.Event) {
 		// Line mode cannot fill forms; say so and decline, so the server
 		// does not wait.
 		r.printf("[input] %s asks: %s (line mode cannot answer; declined)\n", SanitizeLine(x.Server), SanitizeLine(x.Message))
-		ctx, cancel := context.WithTimeout(r.ctx, r.opts.callTimeout())
+		ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
 		defer cancel()
 		if err := r.opts.Client.ElicitationResponse(ctx, api.ElicitationResponseParams{Session: r.opts.Session.ID, Request: x.Request, Action: api.ElicitDecline}); err != nil {
 			r.printf("[input] the answer was not delivered: %s\n", SanitizeLine(err.Error()))
 		}
-	case api.EventBudgetWarning:
-		var w api.BudgetWarning
-		if e.Decode(&w) == nil {
-			r.printf("[budget] the %s has spent %s of %s\n", SanitizeLine(w.Account), usd(w.UsedUSD), usd(w.LimitUSD))
-		}
-	case api.EventError:
-		var x api.ErrorEvent
-		if e.Decode(&x) == nil {
-			r.printf("error: %s\n", SanitizeLine(x.Message))
-		}
-	case api.EventLagged:
-		var l api.Lagged
-		_ = e.Decode(&l)
-		r.printf("[lagged] missed %d events\n", l.Dropped)
-	case api.EventTurnComplete:
+		return
+	}
+	r.p.Event(e)
+	if e.Type == api.EventTurnComplete {
 		var t api.TurnComplete
-		if e.Decode(&t) != nil {
-			return
-		}
-		if r.midLine {
-			fmt.Fprintln(r.out)
-			r.midLine = false
-		}
-		if t.StopReason != "" && t.StopReason != "end_turn" {
-			r.printf("[turn ended: %s]\n", SanitizeLine(t.StopReason))
-		}
-		if t.Turn == r.turn || r.turn == "" {
+		if e.Decode(&t) == nil && r.busy && (t.Turn == r.turn || r.turn == "") {
 			r.busy, r.turn = false, ""
+			r.done++
 		}
 	}
 }
@@ -338,7 +292,7 @@ func (r *lineRunner) markBusy(turn string) {
 
 // answerLine answers the asked approval with a line of input.
 func (r *lineRunner) answerLine(line string) {
-	d, ok := decisionForKey(line)
+	d, ok := DecisionForKey(line)
 	if !ok {
 		r.printf("answer with o, s, w, a or d\n")
 		return
@@ -348,14 +302,14 @@ func (r *lineRunner) answerLine(line string) {
 
 func (r *lineRunner) answer(decision, reason string) {
 	req := r.asked
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.callTimeout())
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
 	defer cancel()
 	err := r.opts.Client.ApprovalResponse(ctx, api.ApprovalResponseParams{Session: r.opts.Session.ID, Request: req.ID, Decision: decision, Reason: reason})
 	switch {
 	case err == nil:
-		r.printf("[approval] %s: %s\n", approvalTitle(*req), decisionText(decision))
+		r.p.Resolved(*req, decision)
 	case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrNotFound):
-		r.printf("[approval] %s: already answered elsewhere, or no longer waiting\n", approvalTitle(*req))
+		r.printf("[approval] %s: already answered elsewhere, or no longer waiting\n", ApprovalTitle(*req))
 	default:
 		r.printf("[approval] the answer was not delivered: %s\n", SanitizeLine(err.Error()))
 	}

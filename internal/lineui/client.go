@@ -1,4 +1,4 @@
-package tui
+package lineui
 
 import (
 	"context"
@@ -49,16 +49,19 @@ type Options struct {
 	OpenURL func(url string) error
 	// CallTimeout bounds each API call (default 30 s).
 	CallTimeout time.Duration
+	// Turns, when positive, makes RunLines return once that many turns
+	// have finished, whatever input is left (the first-run demo runs one).
+	Turns int
 }
 
-func (o Options) now() time.Time {
+func (o Options) Clock() time.Time {
 	if o.Now != nil {
 		return o.Now()
 	}
 	return time.Now()
 }
 
-func (o Options) callTimeout() time.Duration {
+func (o Options) Timeout() time.Duration {
 	if o.CallTimeout > 0 {
 		return o.CallTimeout
 	}

@@ -1,18 +1,19 @@
-package tui
+package lineui
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 )
 
-// approvalKeys maps the single keys of an approval prompt to decisions, in
+// ApprovalKeys maps the single keys of an approval prompt to decisions, in
 // the order the prompt lists them.
-var approvalKeys = []struct {
-	key, decision, label string
+var ApprovalKeys = []struct {
+	Key, Decision, Label string
 }{
 	{"o", api.DecisionAllowOnce, "allow once"},
 	{"s", api.DecisionAllowSession, "allow for this session"},
@@ -21,19 +22,19 @@ var approvalKeys = []struct {
 	{"d", api.DecisionDeny, "deny"},
 }
 
-// decisionForKey returns the decision a key (o, s, w, a, d) stands for.
-func decisionForKey(k string) (string, bool) {
+// DecisionForKey returns the decision a key (o, s, w, a, d) stands for.
+func DecisionForKey(k string) (string, bool) {
 	k = strings.ToLower(strings.TrimSpace(k))
-	for _, a := range approvalKeys {
-		if k == a.key {
-			return a.decision, true
+	for _, a := range ApprovalKeys {
+		if k == a.Key {
+			return a.Decision, true
 		}
 	}
 	return "", false
 }
 
-// decisionText words a decision for the transcript.
-func decisionText(d string) string {
+// DecisionText words a decision for the transcript.
+func DecisionText(d string) string {
 	switch d {
 	case api.DecisionAllowOnce:
 		return "allowed once"
@@ -51,9 +52,9 @@ func decisionText(d string) string {
 	return SanitizeLine(d)
 }
 
-// approvalFields are the labelled lines of an approval request, untrusted
+// ApprovalFields are the labelled lines of an approval request, untrusted
 // values sanitized; the resource is shown whole, never clipped.
-func approvalFields(r api.ApprovalRequest) [][2]string {
+func ApprovalFields(r api.ApprovalRequest) [][2]string {
 	f := [][2]string{}
 	add := func(label, v string) {
 		if v != "" {
@@ -75,16 +76,16 @@ func approvalFields(r api.ApprovalRequest) [][2]string {
 	return f
 }
 
-// approvalTitle is the request's one-line summary.
-func approvalTitle(r api.ApprovalRequest) string {
+// ApprovalTitle is the request's one-line summary.
+func ApprovalTitle(r api.ApprovalRequest) string {
 	if r.Summary != "" {
 		return SanitizeLine(r.Summary)
 	}
 	return SanitizeLine(r.Kind + " " + r.Resource)
 }
 
-// toolArgs renders a tool call's arguments on one line, at most n runes.
-func toolArgs(raw json.RawMessage, n int) string {
+// ToolArgs renders a tool call's arguments on one line, at most n runes.
+func ToolArgs(raw json.RawMessage, n int) string {
 	if len(raw) == 0 {
 		return ""
 	}
@@ -94,7 +95,7 @@ func toolArgs(raw json.RawMessage, n int) string {
 		if json.Compact(&b, raw) != nil {
 			return ""
 		}
-		return clip(SanitizeLine(b.String()), n)
+		return Clip(SanitizeLine(b.String()), n)
 	}
 	// Keep the order the model wrote them in.
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -112,19 +113,19 @@ func toolArgs(raw json.RawMessage, n int) string {
 			k, _ := t.(string)
 			var s string
 			if json.Unmarshal(v, &s) == nil {
-				parts = append(parts, fmt.Sprintf("%s=%q", k, clip(s, 60)))
+				parts = append(parts, fmt.Sprintf("%s=%q", k, Clip(s, 60)))
 			} else {
 				var b bytes.Buffer
 				_ = json.Compact(&b, v)
-				parts = append(parts, k+"="+clip(b.String(), 60))
+				parts = append(parts, k+"="+Clip(b.String(), 60))
 			}
 		}
 	}
-	return clip(SanitizeLine(strings.Join(parts, " ")), n)
+	return Clip(SanitizeLine(strings.Join(parts, " ")), n)
 }
 
-// statusMark is the symbol and word of a tool call's status.
-func statusMark(status string) string {
+// StatusMark is the symbol and word of a tool call's status.
+func StatusMark(status string) string {
 	switch status {
 	case "ok":
 		return "✓ ok"
@@ -138,11 +139,24 @@ func statusMark(status string) string {
 	return SanitizeLine(status)
 }
 
-// countLines counts the lines of s as shown.
-func countLines(s string) int {
+// CountLines counts the lines of s as shown.
+func CountLines(s string) int {
 	s = strings.TrimRight(s, "\n")
 	if s == "" {
 		return 0
 	}
 	return strings.Count(s, "\n") + 1
+}
+
+// SendError words a failed sendInput for the user.
+func SendError(err error) string {
+	switch {
+	case errors.Is(err, api.ErrConflict):
+		return "a turn is already running in this session (another frontend?); wait for it"
+	case errors.Is(err, api.ErrUnavailable):
+		return "this daemon cannot run turns: " + SanitizeLine(err.Error())
+	case errors.Is(err, api.ErrBudgetExceeded):
+		return "the budget is spent: " + SanitizeLine(err.Error())
+	}
+	return "sending failed: " + SanitizeLine(err.Error())
 }

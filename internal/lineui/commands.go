@@ -1,4 +1,4 @@
-package tui
+package lineui
 
 import (
 	"context"
@@ -12,43 +12,44 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 )
 
-// command is a slash command.
-type command struct {
-	name string
-	help string
-	// run calls the daemon and returns the text to show; nil for the
+// Command is a slash command.
+type Command struct {
+	Name string
+	Help string
+	// Run calls the daemon and returns the text to show; nil for the
 	// commands the front end handles itself (/help, /clear, /exit).
-	run func(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error)
+	Run func(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error)
 }
 
 // commands lists the slash commands in the order /help shows them.
-var commands = []command{
-	{name: "help", help: "list the commands and keys"},
-	{name: "clear", help: "clear the screen (the session keeps its history)"},
-	{name: "sessions", help: "list the sessions of this workspace (/sessions all: every workspace)", run: cmdSessions},
-	{name: "servers", help: "list the MCP servers and their state", run: cmdServers},
-	{name: "tools", help: "list the tools the model may call", run: cmdTools},
-	{name: "capsules", help: "list the capsules", run: cmdCapsules},
-	{name: "allowances", help: "list this session's and workspace's allowances", run: cmdAllowances},
-	{name: "budget", help: "show the session's spending and limits", run: cmdBudget},
-	{name: "audit", help: "show the session's last audit entries (/audit N)", run: cmdAudit},
-	{name: "approvals", help: "list this session's deferred approvals", run: cmdApprovals},
-	{name: "save", help: "save the session now (waits for no turn to run)", run: cmdSave},
-	{name: "exit", help: "save the session and quit"},
+var commands = []Command{
+	{Name: "help", Help: "list the commands and keys"},
+	{Name: "clear", Help: "clear the screen (the session keeps its history)"},
+	{Name: "sessions", Help: "list the sessions of this workspace (/sessions all: every workspace)", Run: cmdSessions},
+	{Name: "servers", Help: "list the MCP servers and their state", Run: cmdServers},
+	{Name: "tools", Help: "list the tools the model may call", Run: cmdTools},
+	{Name: "capsules", Help: "list the capsules", Run: cmdCapsules},
+	{Name: "allowances", Help: "list this session's and workspace's allowances", Run: cmdAllowances},
+	{Name: "budget", Help: "show the session's spending and limits", Run: cmdBudget},
+	{Name: "audit", Help: "show the session's last audit entries (/audit N)", Run: cmdAudit},
+	{Name: "approvals", Help: "list this session's deferred approvals", Run: cmdApprovals},
+	{Name: "save", Help: "save the session now (waits for no turn to run)", Run: cmdSave},
+	{Name: "exit", Help: "save the session and quit"},
 }
 
-func lookupCommand(name string) (command, bool) {
+// LookupCommand finds a slash command by name.
+func LookupCommand(name string) (Command, bool) {
 	for _, c := range commands {
-		if c.name == name {
+		if c.Name == name {
 			return c, true
 		}
 	}
-	return command{}, false
+	return Command{}, false
 }
 
-// parseCommand splits "/name arg..." into its name and argument; ok is false
+// ParseCommand splits "/name arg..." into its name and argument; ok is false
 // when line is not a command.
-func parseCommand(line string) (name, arg string, ok bool) {
+func ParseCommand(line string) (name, arg string, ok bool) {
 	line = strings.TrimSpace(line)
 	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
 		return "", "", false
@@ -57,13 +58,13 @@ func parseCommand(line string) (name, arg string, ok bool) {
 	return strings.ToLower(name), strings.TrimSpace(arg), true
 }
 
-// helpText is what /help prints; keys lists the front end's keys.
-func helpText(keys [][2]string) string {
+// HelpText is what /help prints; keys lists the front end's keys.
+func HelpText(keys [][2]string) string {
 	var b strings.Builder
 	b.WriteString("Commands:\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, c := range commands {
-		fmt.Fprintf(tw, "  /%s\t%s\n", c.name, c.help)
+		fmt.Fprintf(tw, "  /%s\t%s\n", c.Name, c.Help)
 	}
 	tw.Flush()
 	if len(keys) > 0 {
@@ -77,9 +78,9 @@ func helpText(keys [][2]string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// commandError words an API error for the user. A daemon without the
+// CommandError words an API error for the user. A daemon without the
 // subsystem says so plainly.
-func commandError(name string, err error) string {
+func CommandError(name string, err error) string {
 	if errors.Is(err, api.ErrUnavailable) {
 		return fmt.Sprintf("/%s: not available in this daemon: %s", name, SanitizeLine(err.Error()))
 	}
@@ -101,14 +102,16 @@ func table(rows [][]string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func when(t time.Time) string {
+// When formats a time for a table; the zero time is "-".
+func When(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-func usd(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 4, 64) }
+// USD formats dollars with four decimals.
+func USD(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 4, 64) }
 
 func cmdSessions(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error) {
 	p := api.ListSessionsParams{Workspace: s.Workspace}
@@ -133,7 +136,7 @@ func cmdSessions(ctx context.Context, c Client, s api.SessionInfo, arg string) (
 		} else if x.Active {
 			state = "active"
 		}
-		rows = append(rows, []string{mark, x.ID, when(x.UpdatedAt), strconv.Itoa(x.Turns), state, x.Title})
+		rows = append(rows, []string{mark, x.ID, When(x.UpdatedAt), strconv.Itoa(x.Turns), state, x.Title})
 	}
 	return table(rows), nil
 }
@@ -164,7 +167,7 @@ func cmdTools(ctx context.Context, c Client, s api.SessionInfo, arg string) (str
 	rows := [][]string{{"NAME", "SOURCE", "DESCRIPTION"}}
 	for _, x := range list {
 		d, _, _ := strings.Cut(x.Description, "\n")
-		rows = append(rows, []string{x.Name, x.Source, clip(d, 70)})
+		rows = append(rows, []string{x.Name, x.Source, Clip(d, 70)})
 	}
 	return table(rows), nil
 }
@@ -194,7 +197,7 @@ func cmdAllowances(ctx context.Context, c Client, s api.SessionInfo, _ string) (
 	}
 	rows := [][]string{{"SCOPE", "PATTERN", "PERMISSION", "CREATED"}}
 	for _, x := range list {
-		rows = append(rows, []string{x.Scope, x.Pattern, x.Permission, when(x.CreatedAt)})
+		rows = append(rows, []string{x.Scope, x.Pattern, x.Permission, When(x.CreatedAt)})
 	}
 	return table(rows), nil
 }
@@ -208,13 +211,13 @@ func cmdBudget(ctx context.Context, c Client, s api.SessionInfo, _ string) (stri
 		if v == 0 {
 			return "no limit"
 		}
-		return usd(v)
+		return USD(v)
 	}
 	return table([][]string{
-		{"session spent", usd(b.SpentUSD)},
-		{"session reserved", usd(b.ReservedUSD)},
+		{"session spent", USD(b.SpentUSD)},
+		{"session reserved", USD(b.ReservedUSD)},
 		{"session limit", limit(b.SessionLimitUSD)},
-		{"workspace spent", usd(b.WorkspaceSpentUSD)},
+		{"workspace spent", USD(b.WorkspaceSpentUSD)},
 		{"workspace limit", limit(b.WorkspaceLimitUSD)},
 	}), nil
 }
@@ -241,7 +244,7 @@ func cmdAudit(ctx context.Context, c Client, s api.SessionInfo, arg string) (str
 		if d == "" {
 			d = x.Status
 		}
-		rows = append(rows, []string{strconv.FormatInt(x.Seq, 10), when(x.Time), x.Type, d, clip(x.Resource, 60)})
+		rows = append(rows, []string{strconv.FormatInt(x.Seq, 10), When(x.Time), x.Type, d, Clip(x.Resource, 60)})
 	}
 	return table(rows), nil
 }
@@ -256,7 +259,7 @@ func cmdApprovals(ctx context.Context, c Client, s api.SessionInfo, arg string) 
 	}
 	rows := [][]string{{"ID", "STATUS", "RISK", "RESOURCE", "CREATED"}}
 	for _, x := range list {
-		rows = append(rows, []string{x.ID, x.Status, x.Request.Risk, clip(x.Request.Resource, 60), when(x.CreatedAt)})
+		rows = append(rows, []string{x.ID, x.Status, x.Request.Risk, Clip(x.Request.Resource, 60), When(x.CreatedAt)})
 	}
 	return table(rows), nil
 }
@@ -284,8 +287,8 @@ func cmdSave(ctx context.Context, c Client, s api.SessionInfo, _ string) (string
 	return fmt.Sprintf("session %s saved (%d turns)", info.ID, info.Turns), nil
 }
 
-// clip shortens s to n runes, marking the cut.
-func clip(s string, n int) string {
+// Clip shortens s to n runes, marking the cut.
+func Clip(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s

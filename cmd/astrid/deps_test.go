@@ -1,0 +1,137 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/astrid-runtime/astrid"
+
+// forbidden are the packages the thin CLI must not link (issue 7): the
+// terminal UI libraries (astrid-tui has them), the runtime, the
+// interceptor, wazero, the MCP library and the provider SDKs. Each is a
+// prefix of import paths.
+var forbidden = []string{
+	"charm.land/bubbletea",
+	"charm.land/glamour",
+	"charm.land/huh",
+	"github.com/alecthomas/chroma",
+	"github.com/yuin/goldmark",
+	"github.com/microcosm-cc/bluemonday",
+	"github.com/tetratelabs/wazero",
+	module + "/internal/runtime",
+	module + "/internal/core",
+	module + "/internal/security",
+	module + "/internal/tui",
+	module + "/internal/mcp",
+	"github.com/mark3labs/mcp-go",
+	"github.com/modelcontextprotocol/go-sdk",
+	"github.com/anthropics/anthropic-sdk-go",
+	"github.com/openai/openai-go",
+}
+
+// TODO(capsule split): `astrid capsule` still opens the core and a full
+// capsule.Manager (internal/cli/capsule.go), which links wazero, the
+// interceptor and the built-in tools. Until the manifest, install and
+// verify code moves to a package without wazero, paths through these two
+// packages are tolerated, and nothing else in the CLI may import them.
+var pendingCapsuleSplit = []string{module + "/internal/capsule", module + "/internal/core"}
+
+// TestCLIStaysThin fails when cmd/astrid links a forbidden package, naming
+// the chain of imports that brings it in.
+func TestCLIStaysThin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped with -short")
+	}
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, ".")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderrOf(err))
+	}
+	imports := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		imports[f[0]] = f[1:]
+	}
+	root := module + "/cmd/astrid"
+	if _, ok := imports[root]; !ok {
+		t.Fatalf("go list did not list %s", root)
+	}
+	tolerated := func(p string) bool {
+		for _, x := range pendingCapsuleSplit {
+			if p == x {
+				return true
+			}
+		}
+		return false
+	}
+	// Breadth-first from the CLI, never through the tolerated packages.
+	via := map[string]string{root: ""}
+	queue := []string{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, q := range imports[p] {
+			if _, seen := via[q]; seen || tolerated(q) {
+				continue
+			}
+			via[q] = p
+			queue = append(queue, q)
+		}
+	}
+	for p := range via {
+		for _, f := range forbidden {
+			if p == f || strings.HasPrefix(p, f+"/") {
+				chain := []string{p}
+				for q := via[p]; q != ""; q = via[q] {
+					chain = append(chain, q)
+				}
+				for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+					chain[i], chain[j] = chain[j], chain[i]
+				}
+				t.Errorf("astrid links %s: %s", p, strings.Join(chain, " -> "))
+			}
+		}
+	}
+}
+
+// TestOnlyTheCapsuleCommandsOpenTheCore keeps the tolerance above to the
+// capsule commands: no other file of the CLI may import the core or the
+// capsule runtime.
+func TestOnlyTheCapsuleCommandsOpenTheCore(t *testing.T) {
+	dir := filepath.Join("..", "..", "internal", "cli")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no CLI sources in %s: %v", dir, err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || filepath.Base(f) == "capsule.go" {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			for _, x := range pendingCapsuleSplit {
+				if p == x {
+					t.Errorf("%s imports %s; only capsule.go may, until the capsule split", filepath.Base(f), p)
+				}
+			}
+		}
+	}
+}
+
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(ee.Stderr)
+	}
+	return ""
+}
