@@ -426,12 +426,29 @@ func (d *decoder) str(name string, max int) string {
 // OutputHash.
 func HashBytes(b []byte) tlog.Hash { return sha256.Sum256(b) }
 
+// ActionHash is the ArgsHash of an action: kind, resource and arguments,
+// each length-prefixed, so that a clipped resource still names exactly one
+// action. The interceptor and every other writer of action entries use it.
+func ActionHash(kind, resource string, args []byte) tlog.Hash {
+	h := sha256.New()
+	for _, s := range []string{kind, resource, string(args)} {
+		fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	var out tlog.Hash
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
 // ClipText makes s fit the text field: invalid UTF-8 is replaced and the
 // result is cut, on a rune boundary, to at most MaxText bytes. Callers use
 // it for error messages of unknown size, so that recording an outcome never
 // fails on its message.
-func ClipText(s string) string {
-	return Clip(strings.ToValidUTF8(s, "\uFFFD"), MaxText)
+func ClipText(s string) string { return ClipUTF8(s, MaxText) }
+
+// ClipUTF8 is s with invalid UTF-8 replaced, cut by Clip to at most max
+// bytes: for fields whose text comes from outside (names, paths, errors).
+func ClipUTF8(s string, max int) string {
+	return Clip(strings.ToValidUTF8(s, "\uFFFD"), max)
 }
 
 // Clip cuts s, on a rune boundary, to at most max bytes, marking the cut

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/audit"
-	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -38,10 +37,10 @@ func (cs *callState) refuse(ctx context.Context, kind security.Kind, resource st
 	reason = fmt.Sprintf("capsule %s: %s", cs.c.id, reason)
 	e := audit.Entry{
 		Type:      audit.TypeDecision,
-		Session:   capsulepkg.ClipUTF8(cs.sess.ID, audit.MaxSession),
-		Principal: capsulepkg.ClipUTF8(cs.sess.Principal, audit.MaxPrincipal),
-		Frontend:  capsulepkg.ClipUTF8(cs.sess.Frontend, audit.MaxFrontend),
-		Action:    audit.Action{Kind: string(kind), Resource: capsulepkg.ClipUTF8(resource, audit.MaxResource), ArgsHash: capsulepkg.ArgsHash(kind, resource, args)},
+		Session:   audit.ClipUTF8(cs.sess.ID, audit.MaxSession),
+		Principal: audit.ClipUTF8(cs.sess.Principal, audit.MaxPrincipal),
+		Frontend:  audit.ClipUTF8(cs.sess.Frontend, audit.MaxFrontend),
+		Action:    audit.Action{Kind: string(kind), Resource: audit.ClipUTF8(resource, audit.MaxResource), ArgsHash: audit.ActionHash(string(kind), resource, args)},
 		Decision:  audit.Denied,
 		Proof:     audit.Proof{Rule: rule},
 		Text:      audit.ClipText(strings.ToValidUTF8(reason, "\uFFFD")),

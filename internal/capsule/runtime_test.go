@@ -341,3 +341,11 @@ func TestStartRunsCronAndDefers(t *testing.T) {
 		t.Errorf("notes/ was created: %v", err)
 	}
 }
+
+// capsulepkg writes install entries without linking the interceptor; its
+// kind must stay the interceptor's.
+func TestInstallEntriesUseTheInterceptorsKind(t *testing.T) {
+	if capsulepkg.ActionKind != string(security.Capsule) {
+		t.Fatalf("capsulepkg.ActionKind = %q, security.Capsule = %q", capsulepkg.ActionKind, security.Capsule)
+	}
+}

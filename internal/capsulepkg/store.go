@@ -19,7 +19,6 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/audit"
 	"github.com/astrid-runtime/astrid/internal/capability"
-	"github.com/astrid-runtime/astrid/internal/security"
 )
 
 // GrantTTL is the lifetime of the token issued at install; after it the
@@ -95,7 +94,7 @@ type Store struct {
 	// Workspace is the workspace root of a workspace layer, "" for the
 	// user's.
 	Workspace string
-	Audit     security.Auditor
+	Audit     Auditor
 	Tokens    *capability.Service
 	// KV, if set, loses a capsule's store at Remove.
 	KV KVDeleter
@@ -312,23 +311,22 @@ func (s *Store) bound(man *Manifest) error {
 // serve every tool of every session, not just this capsule.
 func (s *Store) issueGrant(ctx context.Context, name, by string) (string, error) {
 	id := s.ID(name)
-	res, err := security.CapsuleURI(id, "install")
-	if err != nil {
-		return "", err
-	}
+	// id is a valid name (ValidName, or a workspace id built from one), so
+	// it is a valid resource segment.
+	res := "capsule://" + id + "/install"
 	if by == "" {
 		by = "user"
 	}
-	text := "capsule " + id + " installed; its requested capabilities were granted by " + ClipUTF8(by, 64)
+	text := "capsule " + id + " installed; its requested capabilities were granted by " + audit.ClipUTF8(by, 64)
 	if s.Workspace != "" {
-		text += " (workspace " + ClipUTF8(s.Workspace, 512) + ")"
+		text += " (workspace " + audit.ClipUTF8(s.Workspace, 512) + ")"
 	}
 	rec, err := s.Audit.Append(ctx, audit.Entry{
 		Type:      audit.TypeDecision,
 		Session:   "capsule-install",
-		Principal: ClipUTF8(by, audit.MaxPrincipal),
+		Principal: audit.ClipUTF8(by, audit.MaxPrincipal),
 		Frontend:  "cli",
-		Action:    audit.Action{Kind: string(security.Capsule), Resource: res, ArgsHash: ArgsHash(security.Capsule, res, nil)},
+		Action:    audit.Action{Kind: ActionKind, Resource: res, ArgsHash: audit.ActionHash(ActionKind, res, nil)},
 		Decision:  audit.Allowed,
 		Proof:     audit.Proof{Approval: "install"},
 		Text:      audit.ClipText(text),

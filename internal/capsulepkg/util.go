@@ -1,13 +1,12 @@
 package capsulepkg
 
 import (
-	"crypto/sha256"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/astrid-runtime/astrid/internal/security"
+	"github.com/astrid-runtime/astrid/internal/audit"
 )
 
 // ValidName reports whether s is a valid package name (and so a capsule
@@ -18,30 +17,14 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 // [[command]] name.
 func ValidToolName(s string) bool { return toolRE.MatchString(s) }
 
-// ArgsHash binds kind, resource and arguments like the interceptor does,
-// for the audit entries the capsule code writes itself.
-func ArgsHash(kind security.Kind, resource string, args []byte) [32]byte {
-	h := sha256.New()
-	for _, s := range []string{string(kind), resource, string(args)} {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
-	}
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out
-}
+// ActionKind is the audit action kind of capsule actions: the value of
+// security.Capsule (package capsulepkg does not link the interceptor; a
+// test in package capsule checks the two agree).
+const ActionKind = "capsule"
 
-// ClipUTF8 returns s as valid UTF-8 of at most n bytes, "..." marking a
-// cut.
-func ClipUTF8(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n-3]
-	for len(s) > 0 && strings.ToValidUTF8(s, "") != s {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
+// Auditor appends audit entries (an *audit.Log).
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) (audit.Receipt, error)
 }
 
 // Within reports (as an error naming the first excess) whether c asks for

@@ -18,7 +18,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/config"
-	"github.com/astrid-runtime/astrid/internal/core"
+	"github.com/astrid-runtime/astrid/internal/ledger"
 	"github.com/astrid-runtime/astrid/internal/store"
 )
 
@@ -35,7 +35,7 @@ func newCapsuleCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// capsuleStores opens the core and the layers of installed capsules: the
+// capsuleStores opens the ledger (key, store, audit log, tokens) and the layers of installed capsules: the
 // user's, and the workspace's of dir when dir is not "". close releases
 // them. No capsule code runs here: package capsulepkg links no WASM
 // engine (the daemon compiles a module when it loads it).
@@ -48,7 +48,7 @@ func (e *Env) capsuleStores(ctx context.Context, dir string) (user, ws *capsulep
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
-	c, err := core.Open(ctx, core.Options{Home: opts.Home, Getenv: opts.Getenv, SystemConfigFile: opts.SystemFile, Logger: e.log()})
+	c, err := ledger.Open(ctx, ledger.Options{Home: opts.Home, Config: res.Config, Logger: e.log()})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -4,9 +4,9 @@
 // interceptor with a profile per workspace built from the layered
 // configuration.
 //
-// The daemon holds one Core for its lifetime; CLI commands that must write
-// while no daemon runs (approving a deferred action) open one briefly.
-// Nothing else constructs these subsystems.
+// The daemon holds one Core for its lifetime (tests open their own); the
+// key, store, audit log and tokens come from package ledger, which is all
+// the CLI ever opens. Nothing else constructs these subsystems.
 package core
 
 import (
@@ -20,12 +20,10 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/approval"
-	"github.com/astrid-runtime/astrid/internal/audit"
 	"github.com/astrid-runtime/astrid/internal/budget"
-	"github.com/astrid-runtime/astrid/internal/capability"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/home"
-	"github.com/astrid-runtime/astrid/internal/keys"
+	"github.com/astrid-runtime/astrid/internal/ledger"
 	"github.com/astrid-runtime/astrid/internal/policy"
 	"github.com/astrid-runtime/astrid/internal/sandbox"
 	"github.com/astrid-runtime/astrid/internal/security"
@@ -50,12 +48,10 @@ type Options struct {
 // Core is the opened state. Its fields are set by Open and never change;
 // the subsystems are safe for concurrent use.
 type Core struct {
-	Home        home.Dir
-	Key         *keys.Key
-	Trusted     keys.Trusted
-	DB          *store.DB
-	Audit       *audit.Log
-	Tokens      *capability.Service
+	Home home.Dir
+	// Ledger holds the key, the trusted issuers, the store, the audit log
+	// and the token service (c.DB, c.Audit, c.Tokens, …).
+	*ledger.Ledger
 	Allowances  *approval.Allowances
 	Budget      *budget.Tracker
 	Interceptor *security.Interceptor
@@ -85,18 +81,7 @@ func Open(ctx context.Context, opts Options) (c *Core, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := opts.Home.Ensure(); err != nil {
-		return nil, err
-	}
-	var created bool
-	c.Key, created, err = keys.Dir(opts.Home.KeysDir()).LoadOrGenerate(keys.Runtime)
-	if err != nil {
-		return nil, fmt.Errorf("runtime key: %w", err)
-	}
-	if created {
-		lg.Warn("generated a new runtime signing key", "id", c.Key.ID(), "fingerprint", c.Key.Fingerprint())
-	}
-	if c.Trusted, err = keys.NewTrusted(c.Key.Public(), base.Keys.TrustedIssuers); err != nil {
+	if c.Ledger, err = ledger.Open(ctx, ledger.Options{Home: opts.Home, Config: base, Sync: opts.Sync, Logger: lg}); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -104,23 +89,6 @@ func Open(ctx context.Context, opts Options) (c *Core, err error) {
 			c.Close()
 		}
 	}()
-	if c.DB, err = store.Open(ctx, opts.Home.StateDB(), store.Options{Sync: opts.Sync}); err != nil {
-		return nil, err
-	}
-	if c.Audit, err = audit.Open(ctx, c.DB.Audit(), c.Key, audit.Options{Trusted: c.Trusted}); err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
-	}
-	c.Tokens, err = capability.New(ctx, capability.Options{
-		Store:     c.DB.Tokens(),
-		Trusted:   c.Trusted,
-		Key:       c.Key,
-		ClockSkew: time.Duration(base.Security.TokenClockSkewSecs) * time.Second,
-		TTL:       time.Duration(base.Security.AllowAlwaysTTLSecs) * time.Second,
-		Logger:    lg,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tokens: %w", err)
-	}
 	c.Allowances = approval.NewAllowances(c.DB.Allowances())
 	c.Budget = budget.NewTracker()
 	c.Interceptor, err = security.New(security.Options{
@@ -141,14 +109,10 @@ func Open(ctx context.Context, opts Options) (c *Core, err error) {
 
 // Close closes the audit log and the store.
 func (c *Core) Close() error {
-	var errs []error
-	if c.Audit != nil {
-		errs = append(errs, c.Audit.Close())
+	if c.Ledger == nil {
+		return nil
 	}
-	if c.DB != nil {
-		errs = append(errs, c.DB.Close())
-	}
-	return errors.Join(errs...)
+	return c.Ledger.Close()
 }
 
 func (c *Core) config(workspace string) (*config.Config, error) {

@@ -50,7 +50,6 @@ package security
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -787,13 +786,7 @@ func baseEntry(a Action, t audit.Type, text string) audit.Entry {
 // argsHash binds the full action (kind, resource, arguments) to the entry,
 // so a clipped resource still names exactly one action.
 func argsHash(a Action) [32]byte {
-	h := sha256.New()
-	for _, s := range []string{string(a.Kind), a.Resource, string(a.Args)} {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
-	}
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out
+	return audit.ActionHash(string(a.Kind), a.Resource, a.Args)
 }
 
 func (ic *Interceptor) warn(session string, warns []budget.Warning) {
