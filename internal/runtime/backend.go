@@ -80,6 +80,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 				deps.Events.Publish(e)
 			}
 		},
+		OnCron: r.emitCron,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("capsules: %w", err)

@@ -267,9 +267,21 @@ func (r *Runtime) emit(kind events.Kind, session string, data any) {
 	r.o.Bus.Publish(kind, session, data)
 }
 
-// emitMCP publishes an MCP server's state changes.
+// emitMCP publishes an MCP server's state changes, tool calls and health
+// checks.
 func (r *Runtime) emitMCP(ev mcp.Event) {
-	if ev.Kind != "state" {
+	switch ev.Kind {
+	case "tool_called":
+		r.emit(events.MCPToolCalled, ev.Session, events.MCP{Server: ev.Server, Tool: ev.Tool})
+		return
+	case "tool_completed":
+		r.emit(events.MCPToolCompleted, ev.Session, events.MCP{Server: ev.Server, Tool: ev.Tool, Error: ev.Error})
+		return
+	case "health":
+		r.emit(events.HealthCheckCompleted, "", events.Health{Component: "mcp:" + ev.Server, OK: ev.Error == "", Error: ev.Error, Duration: ev.Duration})
+		return
+	case "state":
+	default:
 		return
 	}
 	d := events.MCP{Server: ev.Server, State: ev.State, Error: ev.Error}
@@ -302,4 +314,13 @@ func (r *Runtime) emitCapsule(t api.EventType, info api.CapsuleInfo) {
 	case api.EventCapsuleUnloaded:
 		r.emit(events.CapsuleUnloaded, "", d)
 	}
+}
+
+// emitCron publishes a capsule's cron run (capsule.Options.OnCron).
+func (r *Runtime) emitCron(id, job string, err error) {
+	d := events.Capsule{ID: id, Job: job}
+	if err != nil {
+		d.Error = err.Error()
+	}
+	r.emit(events.CapsuleCronRan, "", d)
 }

@@ -106,7 +106,7 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 	if maxIter <= 0 {
 		maxIter = 50
 	}
-	for range maxIter {
+	for round := 1; round <= maxIter; round++ {
 		if ctx.Err() != nil {
 			return StopCancelled
 		}
@@ -135,6 +135,9 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 		l.mu.Lock()
 		l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: results})
 		l.mu.Unlock()
+		if l.parent != nil {
+			r.emit(events.SubagentProgress, l.rec.ID, events.Subagent{Parent: l.topID(), Description: l.rec.Title, Depth: l.depth, Round: round, Tools: len(resp.ToolCalls)})
+		}
 		// Save at every round, so that a daemon that dies mid-turn loses
 		// at most the round in flight; the conversation saved is always
 		// well-formed (every call has its result).
