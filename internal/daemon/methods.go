@@ -143,7 +143,7 @@ func (d *Daemon) status(ctx context.Context, c *clientConn, _ api.Empty) (api.St
 	return api.Status{
 		Version: version.String(), PID: os.Getpid(), Mode: mode, Home: d.opts.Home.Path(),
 		StartedAt: d.started.UTC(), UptimeSecs: time.Since(d.started).Seconds(),
-		Connections: d.connCount(), Subscribers: d.hub.Stats().Subscribers,
+		Connections: d.connCount(), Subscribers: int(d.streams.Load()),
 		Sessions: bs.Sessions, Servers: bs.Servers, Capsules: bs.Capsules,
 		PendingApprovals: len(pending), LandlockABI: landlockABI(), Runtime: bs.Runtime,
 	}, nil
@@ -246,7 +246,7 @@ func (d *Daemon) shutdownMethod(ctx context.Context, c *clientConn, _ api.Shutdo
 }
 
 func (d *Daemon) subscribeEvents(ctx context.Context, c *clientConn, p api.SubscribeEventsParams) (api.SubscribeEventsResult, error) {
-	id, ok := c.subscribe(d.hub, p.Session)
+	id, ok := c.subscribe(d, p.Session)
 	if !ok {
 		return api.SubscribeEventsResult{}, fmt.Errorf("%w: the connection is closing", api.ErrUnavailable)
 	}
@@ -254,7 +254,7 @@ func (d *Daemon) subscribeEvents(ctx context.Context, c *clientConn, p api.Subsc
 }
 
 func (d *Daemon) unsubscribeEvents(ctx context.Context, c *clientConn, p api.UnsubscribeEventsParams) (api.Empty, error) {
-	if !c.unsubscribe(d.hub, p.Subscription) {
+	if !c.unsubscribe(p.Subscription) {
 		return api.Empty{}, fmt.Errorf("%w: no subscription %q on this connection", api.ErrNotFound, p.Subscription)
 	}
 	return api.Empty{}, nil
