@@ -20,6 +20,9 @@
 // daemon.pid and daemon.port, in that order, each atomically. The port
 // file appearing means "ready".
 //
+// SIGHUP and astrid.reloadConfig make it read its configuration again
+// (see reload).
+//
 // A persistent daemon runs until SIGTERM/SIGINT (ctx) or astrid.shutdown.
 // An ephemeral one (--ephemeral) also stops [gateway] idle_shutdown_secs
 // after its last client left while no turn runs (nobody having connected
@@ -158,6 +161,9 @@ type Daemon struct {
 	streamMu sync.Mutex // orders Publish
 	stream   stream     // guarded by streamMu
 
+	reloadMu sync.Mutex     // serialises configuration reloads
+	current  *config.Config // guarded by reloadMu; the configuration in force
+
 	mu    sync.Mutex
 	conns map[*clientConn]struct{} // guarded by mu
 	seen  bool                     // guarded by mu; a client has connected
@@ -226,7 +232,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	defer ln.Close()
 
 	d := &Daemon{
-		opts: opts, cfg: cfg, bus: events.New(nil), log: lg, files: files,
+		opts: opts, cfg: cfg, current: cfg, bus: events.New(nil), log: lg, files: files,
 		port: ln.Addr().(*net.TCPAddr).Port, started: time.Now(),
 		shutdown: make(chan struct{}), conns: map[*clientConn]struct{}{}, idle: make(chan struct{}, 1),
 	}
@@ -284,6 +290,12 @@ func Serve(ctx context.Context, opts Options) (err error) {
 			return fail(err)
 		}
 	}
+	// SIGHUP is caught before the state files say "ready".
+	hangups := d.reloadOnHangup(d.ctx)
+	defer func() {
+		d.stop()
+		<-hangups
+	}()
 	if err := files.publish(tok, d.port); err != nil {
 		srv.Close()
 		<-served
@@ -305,6 +317,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	// Stop accepting, then drain the connections.
 	files.unpublishEndpoint()
 	d.stop()
+	<-hangups
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	srv.Shutdown(sctx)
 	if metricsSrv != nil {

@@ -107,6 +107,7 @@ var methods = map[string]methodFunc{
 	api.MethodSessionAllowances: typed((*Daemon).sessionAllowances),
 	api.MethodSessionAudit:      typed((*Daemon).sessionAudit),
 	api.MethodShutdown:          typed((*Daemon).shutdownMethod),
+	api.MethodReloadConfig:      typed((*Daemon).reloadConfig),
 	api.MethodSubscribeEvents:   typed((*Daemon).subscribeEvents),
 	api.MethodUnsubscribeEvents: typed((*Daemon).unsubscribeEvents),
 }

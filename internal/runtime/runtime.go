@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
@@ -81,6 +82,8 @@ type Runtime struct {
 	shared *sharedTools
 
 	trust *hooks.Trust // workspaces whose hooks the user trusted
+	// hooksCfg is the [hooks] section in force (a reload replaces it).
+	hooksCfg atomic.Pointer[config.Hooks]
 	// capsuleHook calls the loaded capsules' [[interceptor]] exports
 	// (capsule.Manager.Hook); nil: none. Set once, before the first turn.
 	capsuleHook func(ctx context.Context, s security.Session, ev sdk.HookEvent) (sdk.HookVerdict, error)
@@ -127,6 +130,8 @@ func New(o Options) (*Runtime, error) {
 	}
 	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{},
 		hooks: map[string]*hooks.Set{}, trust: hooks.NewTrust(o.Core.Home.Path())}
+	hc := o.Config.Hooks
+	r.hooksCfg.Store(&hc)
 	r.sub = newSubagents(o.Config.Subagents)
 	r.shared = &sharedTools{r: r, tools: map[string]tools.Tool{}}
 	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
