@@ -164,10 +164,14 @@ func TestEveryKindIsPublishedAndTested(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	uses := map[string]bool{} // events.<Name> in non-test code
+	for _, m := range regexp.MustCompile(`\bevents\.([A-Z]\w*)`).FindAllStringSubmatch(published.String(), -1) {
+		uses[m[1]] = true
+	}
 	tests := map[string]string{} // "dir TestName" -> body
 	for _, name := range names {
 		kind := declared[name]
-		if !regexp.MustCompile(`\bevents\.` + name + `\b`).MatchString(published.String()) {
+		if !uses[name] {
 			t.Errorf("%s (%s) is declared but never published outside package events", name, kind)
 		}
 		where, ok := covered[kind]
