@@ -35,7 +35,7 @@
 //	capsules      listCapsules loadCapsule unloadCapsule
 //	hooks         listHooks testHooks trustHooks
 //	events        subscribeEvents unsubscribeEvents
-//	lifecycle     shutdown
+//	lifecycle     shutdown reloadConfig
 //
 // Methods whose subsystem is not part of the running daemon answer with
 // ErrUnavailable (code -32007); callers should say so, not retry.

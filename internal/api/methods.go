@@ -36,6 +36,7 @@ const (
 	MethodShowToken           = "astrid.showToken"
 	MethodRevokeToken         = "astrid.revokeToken"
 	MethodShutdown            = "astrid.shutdown"
+	MethodReloadConfig        = "astrid.reloadConfig"
 	MethodSubscribeEvents     = "astrid.subscribeEvents"
 	MethodUnsubscribeEvents   = "astrid.unsubscribeEvents"
 
@@ -52,7 +53,7 @@ var Methods = []string{
 	MethodStartServer, MethodStopServer, MethodListTools, MethodSessionBudget,
 	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
 	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
-	MethodListTokens, MethodShowToken, MethodRevokeToken, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
+	MethodListTokens, MethodShowToken, MethodRevokeToken, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents, MethodReloadConfig,
 }
 
 // Errors the daemon answers with. Package rpc maps each to a stable
@@ -643,6 +644,30 @@ func (p UnsubscribeEventsParams) Validate() error { return required("subscriptio
 // runtime cancel its turns and save its sessions, closes the audit log and
 // removes its port, pid and token files. Result: Empty.
 type ShutdownParams struct{}
+
+// ReloadConfigResult is the result of astrid.reloadConfig (params: Empty;
+// SIGHUP does the same), which makes the daemon read its configuration
+// files again. They are validated first: if the system or user layer is
+// invalid the call fails with ErrInvalidParams naming file:line, and the
+// configuration in force stays. Otherwise what can change live takes
+// effect: mode, policy, budget limits and approval timeouts (the security
+// profiles), MCP servers (added, removed, changed ones started or stopped
+// per auto_start), and hooks (discovered again). A workspace layer can
+// still only tighten.
+type ReloadConfigResult struct {
+	// Changed lists the sections that changed and took effect.
+	Changed []string `json:"changed"`
+	// Servers says what happened to each MCP server that changed:
+	// "added", "removed" or "changed".
+	Servers map[string]string `json:"servers,omitempty"`
+	// Restart lists changed sections (or keys) that take effect only when
+	// the daemon restarts.
+	Restart []string `json:"restart,omitempty"`
+	// Warnings are problems that did not stop the reload: a server that
+	// failed to start, a workspace whose own layer is now invalid (its
+	// actions are refused until it is fixed).
+	Warnings []string `json:"warnings,omitempty"`
+}
 
 // HookInfo describes one configured hook (see package hooks for the
 // fields' meaning).

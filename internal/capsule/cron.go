@@ -88,6 +88,9 @@ func (m *Manager) RunCron(ctx context.Context, id, name string) error {
 	_, err = m.ic.Run(ctx, a, security.ExecutorFunc(func(ctx context.Context, a security.Action) ([]byte, error) {
 		return c.call(ctx, a.Session, sdk.KindCron, name, []byte(j.action))
 	}))
+	if m.o.OnCron != nil {
+		m.o.OnCron(id, name, err)
+	}
 	return err
 }
 

@@ -80,6 +80,10 @@ type Options struct {
 	// (api.EventCapsuleUnloaded), for the daemon to publish. It must not
 	// block.
 	Notify func(t api.EventType, info api.CapsuleInfo)
+	// OnCron, if set, is told of every cron run once it ended: the
+	// capsule, the job, and the error when the run was refused or
+	// failed. It must not block.
+	OnCron func(id, job string, err error)
 }
 
 // Manager loads, runs and unloads capsules. It is safe for concurrent

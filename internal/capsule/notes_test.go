@@ -3,8 +3,10 @@ package capsule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +87,8 @@ func TestNotesCapsule(t *testing.T) {
 	// The cron job runs in its own session, audited, with the capsule's
 	// grant; it reads and writes kv.
 	seq = e.lastSeq()
+	var ran []string // OnCron: the runtime publishes capsule.cron_ran from it
+	e.m.o.OnCron = func(id, job string, err error) { ran = append(ran, fmt.Sprint(id, " ", job, " ", err)) }
 	now := time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC)
 	e.m.Tick(ctx, now)                     // first sight: schedules 10:01
 	e.m.Tick(ctx, now.Add(10*time.Second)) // not due
@@ -107,6 +111,9 @@ func TestNotesCapsule(t *testing.T) {
 	}
 	if strings.Join(cron, "|") != "decision allowed capsule:notes:cron|outcome success capsule:notes:cron" {
 		t.Errorf("cron audit: %v", cron)
+	}
+	if !slices.Equal(ran, []string{"notes tally <nil>"}) {
+		t.Errorf("OnCron calls: %q", ran)
 	}
 
 	// kv persists across unload and load; the tools go and come back.

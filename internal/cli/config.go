@@ -19,7 +19,7 @@ func newConfigCmd(env *Env) *cobra.Command {
 keys no file sets), and <workspace>/.astrid/config.toml, which can only
 tighten the others.`,
 	}
-	cmd.AddCommand(newConfigShowCmd(env), newConfigValidateCmd(env), newConfigPathsCmd(env))
+	cmd.AddCommand(newConfigShowCmd(env), newConfigValidateCmd(env), newConfigPathsCmd(env), newConfigReloadCmd(env))
 	return cmd
 }
 

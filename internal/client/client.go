@@ -376,6 +376,11 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// ReloadConfig calls astrid.reloadConfig.
+func (c *Client) ReloadConfig(ctx context.Context) (api.ReloadConfigResult, error) {
+	return call[api.ReloadConfigResult](ctx, c, api.MethodReloadConfig, nil)
+}
+
 // Call makes a raw call, for methods this client does not wrap.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	return c.conn.Call(ctx, method, params, result)

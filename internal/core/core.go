@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,17 +133,63 @@ func (c *Core) Profile(workspace string) (*security.Profile, error) {
 	if p, ok := c.profiles[workspace]; ok {
 		return p, nil
 	}
-	cfg, err := c.config(workspace)
-	if err != nil {
-		return nil, err
-	}
-	sandboxed := c.opts.Sandbox != nil && c.opts.Sandbox.Available()
-	p, err := BuildProfile(cfg, c.Home, c.opts.Getenv("HOME"), workspace, sandboxed)
+	p, err := c.buildProfile(workspace)
 	if err != nil {
 		return nil, err
 	}
 	c.profiles[workspace] = p
 	return p, nil
+}
+
+// buildProfile reads a workspace's configuration layers and builds its
+// profile.
+func (c *Core) buildProfile(workspace string) (*security.Profile, error) {
+	cfg, err := c.config(workspace)
+	if err != nil {
+		return nil, err
+	}
+	sandboxed := c.opts.Sandbox != nil && c.opts.Sandbox.Available()
+	return BuildProfile(cfg, c.Home, c.opts.Getenv("HOME"), workspace, sandboxed)
+}
+
+// ReloadProfiles rebuilds the profile of the user's configuration and of
+// every workspace seen so far from the files as they are now (mode,
+// policy, budget limits, approval timeout), and replaces them at once.
+//
+// If the user's layers (system, user) are invalid, nothing is replaced and
+// the error names the file and line. A workspace whose own layer is
+// invalid under the new configuration (say it now loosens a limit the
+// user lowered) is dropped from the cache: its next action reads the
+// layers again and is refused while they stay invalid. Those workspaces
+// are returned with their errors. Workspaces not seen yet read their
+// layers on first use, as always.
+func (c *Core) ReloadProfiles() (invalid map[string]error, err error) {
+	base, err := c.buildProfile("")
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	seen := slices.Sorted(maps.Keys(c.profiles))
+	c.mu.Unlock()
+	fresh := map[string]*security.Profile{"": base}
+	for _, ws := range seen {
+		if ws == "" {
+			continue
+		}
+		p, err := c.buildProfile(ws)
+		if err != nil {
+			if invalid == nil {
+				invalid = map[string]error{}
+			}
+			invalid[ws] = err
+			continue
+		}
+		fresh[ws] = p
+	}
+	c.mu.Lock()
+	c.profiles = fresh
+	c.mu.Unlock()
+	return invalid, nil
 }
 
 // ForgetProfiles drops cached profiles, so the next action of each

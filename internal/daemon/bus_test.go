@@ -9,11 +9,14 @@ import (
 	"github.com/astrid-runtime/astrid/internal/security"
 )
 
+// notStream leaves out the frontends' stream (tested in stream_test.go).
+func notStream(e events.Event) bool { return e.Kind != events.StreamEvent }
+
 // TestInterceptorNoticesOnTheBus checks that each interceptor notice is
 // published as its typed events.
 func TestInterceptorNoticesOnTheBus(t *testing.T) {
 	d := &Daemon{bus: events.New(nil)}
-	sub := d.Bus().Subscribe(100, nil)
+	sub := d.Bus().Subscribe(100, notStream)
 	req := &approval.Request{ID: "req-1", Kind: "write", Resource: "file:///w/a.txt"}
 	d.notice(security.Notice{Kind: "approval_requested", Session: "s", Request: req})
 	d.notice(security.Notice{Kind: "approval_resolved", Session: "s", Request: req, Answer: &approval.Answer{Decision: approval.AllowOnce, By: "me"}})
@@ -47,7 +50,7 @@ func TestInterceptorNoticesOnTheBus(t *testing.T) {
 // TestSecurityNoticesOnTheBus checks the security, budget and audit events.
 func TestSecurityNoticesOnTheBus(t *testing.T) {
 	d := &Daemon{bus: events.New(nil)}
-	sub := d.Bus().Subscribe(100, nil)
+	sub := d.Bus().Subscribe(100, notStream)
 	dn := func(allowed bool, step, rule, tok string) *security.DecisionNotice {
 		return &security.DecisionNotice{Allowed: allowed, Step: step, Rule: rule, TokenID: tok, Kind: "file_read", Resource: "file:///etc/shadow"}
 	}

@@ -4,7 +4,9 @@
 //
 // Daemon is the one struct that wires the subsystems: the Core (store,
 // keys, audit, tokens, interceptor), the Backend (the agent runtime; until
-// it lands, Unavailable), the event hub, the listener and the state files.
+// it lands, Unavailable), the event bus, the listener and the state files.
+// Everything the daemon streams to frontends travels on the bus
+// (events.StreamEvent), and the metrics count from it.
 // Only cmd/astridd (through Main) and tests import this package; frontends
 // use package client.
 //
@@ -17,6 +19,9 @@
 // writes daemon.token (32 random bytes, hex, 0600, new at each start),
 // daemon.pid and daemon.port, in that order, each atomically. The port
 // file appearing means "ready".
+//
+// SIGHUP and astrid.reloadConfig make it read its configuration again
+// (see reload).
 //
 // A persistent daemon runs until SIGTERM/SIGINT (ctx) or astrid.shutdown.
 // An ephemeral one (--ephemeral) also stops [gateway] idle_shutdown_secs
@@ -60,7 +65,6 @@ import (
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/events"
-	"github.com/astrid-runtime/astrid/internal/fanout"
 	"github.com/astrid-runtime/astrid/internal/home"
 	"github.com/astrid-runtime/astrid/internal/sandbox"
 	"github.com/astrid-runtime/astrid/internal/sandbox/helper"
@@ -138,8 +142,7 @@ type Daemon struct {
 	cfg     *config.Config
 	core    *core.Core
 	backend Backend
-	hub     *fanout.Hub
-	bus     *events.Bus // typed events; the backend publishes on it too
+	bus     *events.Bus // every event, the frontends' stream included; the backend publishes on it too
 	log     *slog.Logger
 	files   *stateFiles
 	token   []byte
@@ -152,6 +155,14 @@ type Daemon struct {
 	shutdown chan struct{} // closed by astrid.shutdown
 	shutOnce sync.Once
 	connSeq  atomic.Uint64
+	subSeq   atomic.Uint64 // numbers subscriptions
+	streams  atomic.Int64  // open subscriptions
+
+	streamMu sync.Mutex // orders Publish
+	stream   stream     // guarded by streamMu
+
+	reloadMu sync.Mutex     // serialises configuration reloads
+	current  *config.Config // guarded by reloadMu; the configuration in force
 
 	mu    sync.Mutex
 	conns map[*clientConn]struct{} // guarded by mu
@@ -161,10 +172,6 @@ type Daemon struct {
 
 // Addr returns the daemon's listening address.
 func (d *Daemon) Addr() string { return "127.0.0.1:" + strconv.Itoa(d.port) }
-
-// Publish sends e to every subscriber of its session (see fanout.Hub); it
-// never blocks. The backend gets the daemon as its Publisher.
-func (d *Daemon) Publish(e api.Event) api.Event { return d.hub.Publish(e) }
 
 const (
 	maxConns        = 64
@@ -225,12 +232,22 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	defer ln.Close()
 
 	d := &Daemon{
-		opts: opts, cfg: cfg, hub: fanout.NewHub(nil), bus: events.New(nil), log: lg, files: files,
+		opts: opts, cfg: cfg, current: cfg, bus: events.New(nil), log: lg, files: files,
 		port: ln.Addr().(*net.TCPAddr).Port, started: time.Now(),
 		shutdown: make(chan struct{}), conns: map[*clientConn]struct{}{}, idle: make(chan struct{}, 1),
 	}
 	d.ctx, d.stop = context.WithCancel(context.Background())
 	defer d.stop()
+	counter := d.bus.Subscribe(metricsBuffer, nil)
+	counting := make(chan struct{})
+	go func() {
+		defer close(counting)
+		d.metrics.count(counter)
+	}()
+	defer func() {
+		counter.Close()
+		<-counting
+	}()
 	// Native processes (the shell tool, stdio MCP servers) run through this
 	// executable's hidden sandbox helper.
 	sb, err := sandbox.New(sandbox.Options{Helper: opts.SandboxHelper, Protected: []string{opts.Home.Path()}, Logger: lg})
@@ -273,6 +290,12 @@ func Serve(ctx context.Context, opts Options) (err error) {
 			return fail(err)
 		}
 	}
+	// SIGHUP is caught before the state files say "ready".
+	hangups := d.reloadOnHangup(d.ctx)
+	defer func() {
+		d.stop()
+		<-hangups
+	}()
 	if err := files.publish(tok, d.port); err != nil {
 		srv.Close()
 		<-served
@@ -294,6 +317,7 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	// Stop accepting, then drain the connections.
 	files.unpublishEndpoint()
 	d.stop()
+	<-hangups
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	srv.Shutdown(sctx)
 	if metricsSrv != nil {
@@ -427,9 +451,6 @@ func logLevel(s string) slog.Level {
 // notice turns the interceptor's notices into events.
 func (d *Daemon) notice(n security.Notice) {
 	d.busNotice(n)
-	if d.hub == nil {
-		return
-	}
 	var (
 		typ  api.EventType
 		data any

@@ -110,6 +110,7 @@ var methods = map[string]methodFunc{
 	api.MethodShowToken:         typed((*Daemon).showToken),
 	api.MethodRevokeToken:       typed((*Daemon).revokeToken),
 	api.MethodShutdown:          typed((*Daemon).shutdownMethod),
+	api.MethodReloadConfig:      typed((*Daemon).reloadConfig),
 	api.MethodSubscribeEvents:   typed((*Daemon).subscribeEvents),
 	api.MethodUnsubscribeEvents: typed((*Daemon).unsubscribeEvents),
 }
@@ -146,7 +147,7 @@ func (d *Daemon) status(ctx context.Context, c *clientConn, _ api.Empty) (api.St
 	return api.Status{
 		Version: version.String(), PID: os.Getpid(), Mode: mode, Home: d.opts.Home.Path(),
 		StartedAt: d.started.UTC(), UptimeSecs: time.Since(d.started).Seconds(),
-		Connections: d.connCount(), Subscribers: d.hub.Stats().Subscribers,
+		Connections: d.connCount(), Subscribers: int(d.streams.Load()),
 		Sessions: bs.Sessions, Servers: bs.Servers, Capsules: bs.Capsules,
 		PendingApprovals: len(pending), LandlockABI: landlockABI(), Runtime: bs.Runtime,
 	}, nil
@@ -249,7 +250,7 @@ func (d *Daemon) shutdownMethod(ctx context.Context, c *clientConn, _ api.Shutdo
 }
 
 func (d *Daemon) subscribeEvents(ctx context.Context, c *clientConn, p api.SubscribeEventsParams) (api.SubscribeEventsResult, error) {
-	id, ok := c.subscribe(d.hub, p.Session)
+	id, ok := c.subscribe(d, p.Session)
 	if !ok {
 		return api.SubscribeEventsResult{}, fmt.Errorf("%w: the connection is closing", api.ErrUnavailable)
 	}
@@ -257,7 +258,7 @@ func (d *Daemon) subscribeEvents(ctx context.Context, c *clientConn, p api.Subsc
 }
 
 func (d *Daemon) unsubscribeEvents(ctx context.Context, c *clientConn, p api.UnsubscribeEventsParams) (api.Empty, error) {
-	if !c.unsubscribe(d.hub, p.Subscription) {
+	if !c.unsubscribe(p.Subscription) {
 		return api.Empty{}, fmt.Errorf("%w: no subscription %q on this connection", api.ErrNotFound, p.Subscription)
 	}
 	return api.Empty{}, nil

@@ -12,8 +12,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/astrid-runtime/astrid/internal/api"
-	"github.com/astrid-runtime/astrid/internal/fanout"
 	"github.com/astrid-runtime/astrid/internal/rpc"
 )
 
@@ -30,9 +28,9 @@ type clientConn struct {
 	done   chan struct{} // closed when the connection and its writers ended
 
 	mu     sync.Mutex
-	subs   map[string]*fanout.Subscription // guarded by mu; by subscription id
-	closed bool                            // guarded by mu
-	wg     sync.WaitGroup                  // subscription writers
+	subs   map[string]*subscription // guarded by mu; by subscription id
+	closed bool                     // guarded by mu
+	wg     sync.WaitGroup           // subscription writers
 }
 
 // ServeHTTP authenticates and upgrades a client connection, then serves it.
@@ -68,7 +66,7 @@ func (d *Daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &clientConn{
 		caller: Caller{Conn: d.connSeq.Add(1), Frontend: clip(r.Header.Get(FrontendHeader), 32), User: localUser()},
 		done:   make(chan struct{}),
-		subs:   map[string]*fanout.Subscription{},
+		subs:   map[string]*subscription{},
 	}
 	c.rpc = rpc.NewConn(ws, rpc.Options{Handler: d.handler(c), Logger: d.log})
 	if !d.addConn(c) {
@@ -137,57 +135,6 @@ func (d *Daemon) connCount() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.conns)
-}
-
-// subscribe starts streaming a subscription's events to the client.
-func (c *clientConn) subscribe(hub *fanout.Hub, session string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return "", false
-	}
-	s := hub.Subscribe(session, 0)
-	c.subs[s.ID] = s
-	c.wg.Go(func() {
-		defer hub.Unsubscribe(s)
-		for {
-			evs, err := s.Queue.Next(context.Background())
-			if err != nil {
-				return
-			}
-			for _, e := range evs {
-				if err := c.rpc.Notify(api.NotifyEvent, e); err != nil {
-					return
-				}
-			}
-		}
-	})
-	return s.ID, true
-}
-
-func (c *clientConn) unsubscribe(hub *fanout.Hub, id string) bool {
-	c.mu.Lock()
-	s := c.subs[id]
-	delete(c.subs, id)
-	c.mu.Unlock()
-	if s == nil {
-		return false
-	}
-	hub.Unsubscribe(s)
-	return true
-}
-
-// closeSubs ends every subscription and waits for their writers.
-func (c *clientConn) closeSubs() {
-	c.mu.Lock()
-	c.closed = true
-	subs := c.subs
-	c.subs = nil
-	c.mu.Unlock()
-	for _, s := range subs {
-		s.Queue.Close()
-	}
-	c.wg.Wait()
 }
 
 func clip(s string, n int) string {

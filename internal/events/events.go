@@ -10,6 +10,10 @@
 // in between (and Subscription.Lagged counts them all), so a slow
 // subscriber always knows it lagged and the runtime never waits for it.
 //
+// The daemon's stream to frontends (astrid.subscribeEvents) and its
+// metrics are fed from the bus: the wire-format events travel as
+// StreamEvent, and the metrics count every kind.
+//
 // Every event has a Kind (category.name), a sequence number unique within
 // the Bus, a time, the session it concerns ("" for daemon-wide events)
 // and Data, one of the payload types of this package chosen by the Kind
@@ -49,6 +53,7 @@ const (
 	ToolCallFailed    Kind = "tool.call_failed"    // Tool
 
 	SubagentSpawned   Kind = "subagent.spawned"   // Subagent
+	SubagentProgress  Kind = "subagent.progress"  // Subagent: a model round of a running sub-agent ended (Round, Tools)
 	SubagentCompleted Kind = "subagent.completed" // Subagent
 	SubagentFailed    Kind = "subagent.failed"    // Subagent
 	SubagentCancelled Kind = "subagent.cancelled" // Subagent
@@ -56,10 +61,13 @@ const (
 	MCPServerConnected    Kind = "mcp.server_connected"    // MCP
 	MCPServerDisconnected Kind = "mcp.server_disconnected" // MCP
 	MCPServerRestarted    Kind = "mcp.server_restarted"    // MCP: connected again after a disconnect
+	MCPToolCalled         Kind = "mcp.tool_called"         // MCP: an authorised call was sent to the server (Tool)
+	MCPToolCompleted      Kind = "mcp.tool_completed"      // MCP: the server answered it (Error when it failed)
 
 	CapsuleLoaded   Kind = "capsule.loaded"   // Capsule
 	CapsuleFailed   Kind = "capsule.failed"   // Capsule
 	CapsuleUnloaded Kind = "capsule.unloaded" // Capsule
+	CapsuleCronRan  Kind = "capsule.cron_ran" // Capsule: a cron job ran (Job; Error when it failed or was refused)
 
 	ApprovalRequested Kind = "approval.requested" // Approval
 	ApprovalGranted   Kind = "approval.granted"   // Approval
@@ -80,6 +88,14 @@ const (
 	AuditEntryCreated Kind = "audit.entry_created" // Audit
 
 	HookBlocked Kind = "hook.blocked" // Hook: a hook refused an action
+
+	ConfigReloaded Kind = "config.reloaded" // Config: a new configuration is in force
+
+	HealthCheckCompleted Kind = "health.check_completed" // Health: one check of a component (an MCP server's ping)
+
+	// StreamEvent carries what the daemon streams to frontends
+	// (astrid.subscribeEvents), already in the wire format.
+	StreamEvent Kind = "stream.event" // api.Event
 
 	Error Kind = "error" // ErrorData
 )
@@ -142,21 +158,28 @@ type Subagent struct {
 	Parent      string `json:"parent"`
 	Description string `json:"description"`
 	Depth       int    `json:"depth"`
-	StopReason  string `json:"stop_reason,omitempty"`
-	Error       string `json:"error,omitempty"`
+	// Round and Tools are set on progress: the model rounds done so far
+	// and the tool calls of the last one.
+	Round      int    `json:"round,omitempty"`
+	Tools      int    `json:"tools,omitempty"`
+	StopReason string `json:"stop_reason,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // MCP is the data of mcp.* events.
 type MCP struct {
 	Server string `json:"server"`
-	State  string `json:"state"`
-	Error  string `json:"error,omitempty"`
+	State  string `json:"state,omitempty"`
+	// Tool is the server's name for the tool of mcp.tool_* events.
+	Tool  string `json:"tool,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Capsule is the data of capsule.* events.
 type Capsule struct {
 	ID      string `json:"id"`
 	Version string `json:"version,omitempty"`
+	Job     string `json:"job,omitempty"` // capsule.cron_ran
 	Error   string `json:"error,omitempty"`
 }
 
@@ -200,9 +223,33 @@ type Hook struct {
 	Reason string `json:"reason"`
 }
 
+// Config is the data of config.reloaded.
+type Config struct {
+	// Changed lists what changed and took effect ("mode", "policy",
+	// "budget", "servers", "hooks", ...).
+	Changed []string `json:"changed,omitempty"`
+	// Servers says what happened to each MCP server that changed:
+	// "added", "removed", "changed".
+	Servers map[string]string `json:"servers,omitempty"`
+	// Restart lists the changed sections that take effect only after a
+	// restart of the daemon.
+	Restart []string `json:"restart,omitempty"`
+}
+
+// Health is the data of health.* events.
+type Health struct {
+	// Component is what was checked, e.g. "mcp:<server>".
+	Component string        `json:"component"`
+	OK        bool          `json:"ok"`
+	Error     string        `json:"error,omitempty"`
+	Duration  time.Duration `json:"duration_ns,omitempty"`
+}
+
 // ErrorData is the data of error events.
 type ErrorData struct {
 	Message string `json:"message"`
+	// Source names what failed when it is not a turn ("config.reload").
+	Source string `json:"source,omitempty"`
 }
 
 // Bus delivers events to subscribers. The zero value is not usable; call
@@ -279,6 +326,18 @@ func (s *Subscription) deliver(e Event) {
 		s.missed++
 		s.lagged.Add(1)
 	}
+}
+
+// TakeMissed returns the number of events dropped since the last
+// delivery and resets it, so that the next event delivered does not
+// count them again in Missed. A reader that has drained C uses it to
+// learn that it lagged without waiting for another event.
+func (s *Subscription) TakeMissed() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.missed
+	s.missed = 0
+	return n
 }
 
 // Lagged is the total number of events this subscription dropped.

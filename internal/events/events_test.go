@@ -104,3 +104,25 @@ func TestNilBus(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+func TestTakeMissed(t *testing.T) {
+	b := New(nil)
+	s := b.Subscribe(1, nil)
+	b.Publish(Error, "", nil)
+	b.Publish(Error, "", nil) // dropped
+	b.Publish(Error, "", nil) // dropped
+	<-s.C
+	if n := s.TakeMissed(); n != 2 {
+		t.Errorf("TakeMissed %d, want 2", n)
+	}
+	if n := s.TakeMissed(); n != 0 {
+		t.Errorf("TakeMissed again %d, want 0", n)
+	}
+	b.Publish(Error, "", nil)
+	if e := <-s.C; e.Missed != 0 {
+		t.Errorf("the next event counts the taken drops again: %+v", e)
+	}
+	if s.Lagged() != 2 {
+		t.Errorf("lagged %d", s.Lagged())
+	}
+}

@@ -1,22 +1,18 @@
-// Package fanout delivers api.Events from publishers to many subscribers
-// without letting a slow subscriber hold anyone up.
+// Package fanout is a bounded event queue that never blocks its writer:
+// the Go client uses a Queue between its read loop and the channel it
+// hands to the application.
 //
-// A Hub numbers each session's events (Seq) and copies each event into the
-// Queue of every subscription that wants it. A Queue is bounded: when it is
-// full, new events are dropped and counted, and the reader gets one event of
-// type "lagged" (api.Lagged) after the events it did receive, so it knows
-// its view has a hole. Publish never blocks on a reader.
-//
-// The daemon drains each subscription's Queue into that client's
-// connection; the Go client uses a Queue the same way between its read loop
-// and the channel it hands to the application.
+// A Queue is bounded: when it is full, new events are dropped and counted,
+// and the reader gets one event of type "lagged" (api.Lagged) after the
+// events it did receive, so it knows its view has a hole. Push never
+// blocks on a reader. (The daemon's side of the stream is the event bus,
+// package events.)
 package fanout
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
@@ -107,115 +103,4 @@ func (q *Queue) Close() {
 	case q.ready <- struct{}{}:
 	default:
 	}
-}
-
-// Subscription is one subscriber's view of a Hub.
-type Subscription struct {
-	// ID names the subscription to its client.
-	ID string
-	// Session is the session watched, or api.AllSessions.
-	Session string
-	// Queue holds the events to deliver.
-	Queue *Queue
-}
-
-// Hub fans events out to subscriptions. It is safe for concurrent use.
-type Hub struct {
-	now func() time.Time
-
-	mu     sync.Mutex
-	nextID uint64                                // guarded by mu
-	seq    map[string]uint64                     // guarded by mu; by session ("" for daemon-wide)
-	subs   map[string]map[*Subscription]struct{} // guarded by mu; by watched session
-	count  int                                   // guarded by mu
-	sent   uint64                                // guarded by mu; events queued
-	lost   uint64                                // guarded by mu; events dropped
-}
-
-// NewHub returns an empty hub; now (time.Now if nil) stamps events.
-func NewHub(now func() time.Time) *Hub {
-	if now == nil {
-		now = time.Now
-	}
-	return &Hub{now: now, seq: map[string]uint64{}, subs: map[string]map[*Subscription]struct{}{}}
-}
-
-// Subscribe adds a subscription to session's events (api.AllSessions for
-// all) with a queue of size events (DefaultQueueSize if size <= 0).
-// Daemon-wide events (empty Session) reach every subscription.
-func (h *Hub) Subscribe(session string, size int) *Subscription {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.nextID++
-	s := &Subscription{ID: "sub-" + strconv.FormatUint(h.nextID, 10), Session: session, Queue: NewQueue(size, session)}
-	if h.subs[session] == nil {
-		h.subs[session] = map[*Subscription]struct{}{}
-	}
-	h.subs[session][s] = struct{}{}
-	h.count++
-	return s
-}
-
-// Unsubscribe removes s and closes its queue. It is idempotent.
-func (h *Hub) Unsubscribe(s *Subscription) {
-	h.mu.Lock()
-	if m := h.subs[s.Session]; m != nil {
-		if _, ok := m[s]; ok {
-			delete(m, s)
-			h.count--
-			if len(m) == 0 {
-				delete(h.subs, s.Session)
-			}
-		}
-	}
-	h.mu.Unlock()
-	s.Queue.Close()
-}
-
-// Publish numbers e within its session, stamps its time if unset, and
-// queues it for every subscription that wants it. It never blocks on a
-// subscriber, and events of a session reach each subscriber in Seq order.
-// It returns the event as delivered.
-func (h *Hub) Publish(e api.Event) api.Event {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.seq[e.Session]++
-	e.Seq = h.seq[e.Session]
-	if e.Time.IsZero() {
-		e.Time = h.now().UTC()
-	}
-	push := func(m map[*Subscription]struct{}) {
-		for s := range m {
-			if s.Queue.Push(e) {
-				h.sent++
-			} else {
-				h.lost++
-			}
-		}
-	}
-	if e.Session == "" {
-		for _, m := range h.subs {
-			push(m)
-		}
-		return e
-	}
-	push(h.subs[e.Session])
-	if e.Session != api.AllSessions {
-		push(h.subs[api.AllSessions])
-	}
-	return e
-}
-
-// Stats are a hub's counters.
-type Stats struct {
-	Subscribers int
-	Queued      uint64 // events put in a queue
-	Dropped     uint64 // events a full queue refused
-}
-
-// Stats returns the hub's counters.
-func (h *Hub) Stats() Stats {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return Stats{Subscribers: h.count, Queued: h.sent, Dropped: h.lost}
 }

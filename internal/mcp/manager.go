@@ -104,7 +104,10 @@ func (l Limits) withDefaults() Limits {
 // URL elicitation completed.
 type Event struct {
 	// Kind is "state", "tools_changed", "progress", "log",
-	// "elicitation_complete" or "resource_updated".
+	// "elicitation_complete", "resource_updated", "health" (a ping of a
+	// running server: Error set when it failed), "tool_called" (an
+	// authorised call is sent: Session, Tool) or "tool_completed" (its
+	// answer: Error set when it failed).
 	Kind   string
 	Server string
 	// Session is the session the event belongs to, when known (progress).
@@ -121,6 +124,8 @@ type Event struct {
 	Tool string
 	// ID is the elicitation id or resource URI.
 	ID string
+	// Duration is how long a health check took.
+	Duration time.Duration
 }
 
 // Options configure a Manager. Servers and, for stdio servers, Sandbox are
@@ -200,23 +205,8 @@ type Manager struct {
 // stopped. Call StartAutoStart to start those marked auto_start.
 func New(o Options) (*Manager, error) {
 	for name, s := range o.Servers {
-		switch s.Transport {
-		case "stdio":
-			if s.Command == "" {
-				return nil, fmt.Errorf("mcp server %s: stdio needs a command", name)
-			}
-			if o.Sandbox == nil {
-				return nil, fmt.Errorf("mcp server %s: stdio servers need the sandbox", name)
-			}
-		case "streamable-http":
-			if s.URL == "" {
-				return nil, fmt.Errorf("mcp server %s: streamable-http needs a url", name)
-			}
-		default:
-			return nil, fmt.Errorf("mcp server %s: unknown transport %q", name, s.Transport)
-		}
-		if !validServerName(name) {
-			return nil, fmt.Errorf("mcp server name %q: want 1-64 letters, digits, '-' or '_'", name)
+		if err := o.checkServer(name, s); err != nil {
+			return nil, err
 		}
 	}
 	if o.TempRoot == "" {
@@ -264,6 +254,29 @@ func New(o Options) (*Manager, error) {
 		m.servers[name] = &server{m: m, name: name, cfg: s, state: StateStopped}
 	}
 	return m, nil
+}
+
+// checkServer checks one configured server.
+func (o *Options) checkServer(name string, s config.Server) error {
+	switch s.Transport {
+	case "stdio":
+		if s.Command == "" {
+			return fmt.Errorf("mcp server %s: stdio needs a command", name)
+		}
+		if o.Sandbox == nil {
+			return fmt.Errorf("mcp server %s: stdio servers need the sandbox", name)
+		}
+	case "streamable-http":
+		if s.URL == "" {
+			return fmt.Errorf("mcp server %s: streamable-http needs a url", name)
+		}
+	default:
+		return fmt.Errorf("mcp server %s: unknown transport %q", name, s.Transport)
+	}
+	if !validServerName(name) {
+		return fmt.Errorf("mcp server name %q: want 1-64 letters, digits, '-' or '_'", name)
+	}
+	return nil
 }
 
 func validServerName(s string) bool {
@@ -691,9 +704,11 @@ func (s *server) watch(c *conn, stop chan struct{}) (string, bool) {
 			return err.Error(), true
 		case <-tick:
 			ctx, cancel := context.WithTimeout(context.Background(), s.m.o.RequestTimeout)
+			t0 := time.Now()
 			//lint:ignore SA1019 ping is the health check of the 2025 revisions Astrid pins.
 			err := c.client.Ping(ctx)
 			cancel()
+			s.m.o.Notify(Event{Kind: "health", Server: s.name, Error: errText(err), Duration: time.Since(t0)})
 			if err != nil {
 				select {
 				case <-c.dead: // the ping failed because it died

@@ -135,7 +135,7 @@ func (t *Tool) Prepare(s security.Session, args json.RawMessage) (security.Actio
 }
 
 // call runs the judged action on the server's current connection.
-func (t *Tool) call(ctx context.Context, a security.Action) ([]byte, error) {
+func (t *Tool) call(ctx context.Context, a security.Action) (_ []byte, err error) {
 	c := t.srv.current()
 	if c == nil {
 		return nil, fmt.Errorf("MCP server %s is not running", t.srv.name)
@@ -143,6 +143,11 @@ func (t *Tool) call(ctx context.Context, a security.Action) ([]byte, error) {
 	if !t.stillListed(c) {
 		return nil, fmt.Errorf("MCP server %s no longer offers %s", t.srv.name, t.tool)
 	}
+	notify := t.srv.m.o.Notify
+	notify(Event{Kind: "tool_called", Server: t.srv.name, Session: a.Session.ID, Tool: t.name})
+	defer func() {
+		notify(Event{Kind: "tool_completed", Server: t.srv.name, Session: a.Session.ID, Tool: t.name, Error: errText(err)})
+	}()
 	tok, end := c.begin(a.Session.ID, t.name)
 	defer end()
 	ctx, cancel := context.WithTimeout(ctx, t.srv.m.o.RequestTimeout)
@@ -166,6 +171,14 @@ func (t *Tool) call(ctx context.Context, a security.Action) ([]byte, error) {
 		return nil, c.callErr(ctx, err)
 	}
 	return t.render(res.Content, res.StructuredContent, res.IsError)
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // stillListed reports whether the live connection still offers the tool.

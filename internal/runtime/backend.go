@@ -13,6 +13,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capsule"
 	"github.com/astrid-runtime/astrid/internal/capsulepkg"
+	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/events"
 	"github.com/astrid-runtime/astrid/internal/hooks"
@@ -92,6 +93,7 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 				deps.Events.Publish(e)
 			}
 		},
+		OnCron: r.emitCron,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("capsules: %w", err)
@@ -335,4 +337,23 @@ func (b *Backend) LoadCapsule(ctx context.Context, _ daemon.Caller, p api.LoadCa
 // UnloadCapsule implements daemon.Backend.
 func (b *Backend) UnloadCapsule(ctx context.Context, _ daemon.Caller, p api.UnloadCapsuleParams) (api.Empty, error) {
 	return b.Capsules.UnloadCapsule(ctx, p)
+}
+
+var _ daemon.ConfigReloader = (*Backend)(nil)
+
+// ReloadConfig implements daemon.ConfigReloader: the hooks are discovered
+// again under the new [hooks] settings, and the MCP servers are
+// reconfigured (mcp.Manager.Reconfigure: removed ones stopped, changed
+// ones replaced, new or changed auto_start ones started).
+func (b *Backend) ReloadConfig(ctx context.Context, cfg *config.Config) (map[string]string, error) {
+	hc := cfg.Hooks
+	b.R.hooksCfg.Store(&hc)
+	b.R.ReloadHooks()
+	if b.MCP == nil {
+		if len(cfg.Servers) > 0 {
+			return nil, errors.New("MCP servers are not reloaded: " + b.Unavailable.Reason)
+		}
+		return nil, nil
+	}
+	return b.MCP.Reconfigure(ctx, cfg.Servers)
 }

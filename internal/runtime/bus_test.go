@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -45,6 +47,9 @@ func TestBusEvents(t *testing.T) {
 			case strings.Contains(first, "hang"):
 				time.Sleep(1500 * time.Millisecond) // past the task timeout
 				return llm.Response{ToolCalls: []llm.ToolCall{tc("h1", "read_file", map[string]any{"file_path": "calc.go"})}}
+			}
+			if len(req.Messages) == 1 { // one tool round first: progress
+				return llm.Response{ToolCalls: []llm.ToolCall{tc("s1", "read_file", map[string]any{"file_path": "calc.go"})}}
 			}
 			return llm.Response{Text: "sub done"}
 		}
@@ -115,6 +120,10 @@ func TestBusEvents(t *testing.T) {
 		return d.Call == "r2" && d.Status == "error" && d.Error != ""
 	})
 	check(events.SubagentSpawned, func(e events.Event) bool { d := e.Data.(events.Subagent); return d.Parent == id && d.Depth == 1 })
+	check(events.SubagentProgress, func(e events.Event) bool {
+		d := e.Data.(events.Subagent)
+		return d.Description == "ok" && d.Parent == id && d.Depth == 1 && d.Round == 1 && d.Tools == 1 && e.Session != id
+	})
 	check(events.SubagentCompleted, func(e events.Event) bool { return e.Data.(events.Subagent).Description == "ok" })
 	check(events.SubagentFailed, func(e events.Event) bool { return e.Data.(events.Subagent).Description == "bad" })
 	check(events.SubagentCancelled, func(e events.Event) bool { return e.Data.(events.Subagent).Description == "slow" })
@@ -168,6 +177,11 @@ func TestBusMCPAndCapsuleEvents(t *testing.T) {
 	w.rt.emitCapsule(api.EventCapsuleLoaded, api.CapsuleInfo{ID: "notes", Version: "1.0.0"})
 	w.rt.emitCapsule(api.EventCapsuleFailed, api.CapsuleInfo{ID: "bad", Error: "trap"})
 	w.rt.emitCapsule(api.EventCapsuleUnloaded, api.CapsuleInfo{ID: "notes"})
+	w.rt.emitMCP(mcp.Event{Kind: "tool_called", Server: "gh", Session: "s1", Tool: "mcp__gh__issue"})
+	w.rt.emitMCP(mcp.Event{Kind: "tool_completed", Server: "gh", Session: "s1", Tool: "mcp__gh__issue", Error: "boom"})
+	w.rt.emitMCP(mcp.Event{Kind: "health", Server: "gh", Error: "no pong", Duration: time.Millisecond})
+	w.rt.emitCron("notes", "tally", nil)
+	w.rt.emitCron("notes", "tally", errors.New("denied"))
 	var got []string
 	for {
 		select {
@@ -176,7 +190,12 @@ func TestBusMCPAndCapsuleEvents(t *testing.T) {
 			case events.MCP:
 				got = append(got, string(e.Kind)+":"+d.Server+":"+d.Error)
 			case events.Capsule:
-				got = append(got, string(e.Kind)+":"+d.ID+":"+d.Error)
+				got = append(got, string(e.Kind)+":"+d.ID+":"+d.Job+":"+d.Error)
+			case events.Health:
+				got = append(got, fmt.Sprint(string(e.Kind), ":", d.Component, ":", d.OK, ":", d.Error, ":", d.Duration))
+			}
+			if e.Kind == events.MCPToolCalled || e.Kind == events.MCPToolCompleted {
+				got[len(got)-1] += ":" + e.Data.(events.MCP).Tool + ":" + e.Session
 			}
 			continue
 		default:
@@ -184,7 +203,9 @@ func TestBusMCPAndCapsuleEvents(t *testing.T) {
 		break
 	}
 	want := "mcp.server_connected:gh: mcp.server_disconnected:gh:exit 1 mcp.server_connected:gh: mcp.server_restarted:gh: " +
-		"capsule.loaded:notes: capsule.failed:bad:trap capsule.unloaded:notes:"
+		"capsule.loaded:notes:: capsule.failed:bad::trap capsule.unloaded:notes:: " +
+		"mcp.tool_called:gh::mcp__gh__issue:s1 mcp.tool_completed:gh:boom:mcp__gh__issue:s1 health.check_completed:mcp:gh:false:no pong:1ms " +
+		"capsule.cron_ran:notes:tally: capsule.cron_ran:notes:tally:denied"
 	if g := strings.Join(got, " "); g != want {
 		t.Errorf("got  %s\nwant %s", g, want)
 	}

@@ -32,7 +32,7 @@ func (r *Runtime) hookSet(ws string) *hooks.Set {
 	if ok && !prev.Stale() {
 		return prev
 	}
-	c := r.o.Config.Hooks
+	c := r.hooksCfg.Load()
 	s := hooks.Load(hooks.Options{
 		Home: r.o.Core.Home.Path(), Workspace: ws, Enabled: c.Enabled, AllowWorkspace: c.AllowWorkspaceHooks,
 		Timeout: time.Duration(c.TimeoutSecs) * time.Second, AllowedHosts: c.AllowedHosts, Trust: r.trust,

@@ -337,10 +337,16 @@ func TestPreToolCallBlocks(t *testing.T) {
 	if len(r) != 1 || r[0].Status != "denied" || !strings.Contains(r[0].Output, "blocked by hook guard: no .env files") {
 		t.Errorf("result %+v", r)
 	}
+	// The block is in the audit log: one denied decision entry, step hook,
+	// naming the hook and its reason, and no outcome (nothing ran).
+	var blocked []string
 	for _, d := range w.decisions() {
 		if strings.Contains(d.Action.Resource, ".env") {
-			t.Errorf("a blocked call reached the interceptor: %+v", d)
+			blocked = append(blocked, d.Decision.String()+" "+d.Proof.Rule+" "+d.Text)
 		}
+	}
+	if want := "denied hook denied by hook (hook): blocked by hook guard: no .env files"; len(blocked) != 1 || blocked[0] != want {
+		t.Errorf("audit of the block: %q, want [%q]", blocked, want)
 	}
 	// An unguarded write runs.
 	w.useProvider(writeOnce("ok.txt", "fine"))
@@ -370,6 +376,19 @@ func TestPreToolCallAsks(t *testing.T) {
 	reqs := rc.of(hooks.PreApproval)
 	if len(reqs) == 0 || !strings.Contains(string(reqs[0].Request), "a hook asks for your decision: hook guard: ask.txt is sensitive") {
 		t.Errorf("approval request %+v does not carry the hook's reason", reqs)
+	}
+	// The audit's decision entry says that the hook asked.
+	asked := 0
+	for _, d := range w.decisions() {
+		if strings.HasSuffix(d.Action.Resource, "/ask.txt") {
+			asked++
+			if d.Decision != audit.Denied || !strings.Contains(d.Text, "the human was asked because hook guard: ask.txt is sensitive") {
+				t.Errorf("decision entry %+v", d)
+			}
+		}
+	}
+	if asked != 1 {
+		t.Errorf("%d decision entries for ask.txt, want 1", asked)
 	}
 	// Allowed, it runs; "allow for the session" is not remembered, so the
 	// next call asks again.

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
@@ -81,6 +82,8 @@ type Runtime struct {
 	shared *sharedTools
 
 	trust *hooks.Trust // workspaces whose hooks the user trusted
+	// hooksCfg is the [hooks] section in force (a reload replaces it).
+	hooksCfg atomic.Pointer[config.Hooks]
 	// capsuleHook calls the loaded capsules' [[interceptor]] exports
 	// (capsule.Manager.Hook); nil: none. Set once, before the first turn.
 	capsuleHook func(ctx context.Context, s security.Session, ev sdk.HookEvent) (sdk.HookVerdict, error)
@@ -131,6 +134,8 @@ func New(o Options) (*Runtime, error) {
 	}
 	r := &Runtime{o: o, log: o.Logger, sessions: map[string]*live{}, regs: map[string]*tools.Registry{}, pending: map[string]*pendingApproval{}, elicits: map[string]*pendingElicitation{},
 		hooks: map[string]*hooks.Set{}, trust: hooks.NewTrust(o.Core.Home.Path())}
+	hc := o.Config.Hooks
+	r.hooksCfg.Store(&hc)
 	r.sub = newSubagents(o.Config.Subagents)
 	r.shared = &sharedTools{r: r, tools: map[string]tools.Tool{}}
 	sp, err := newSpark(o.Core.Home.Path() + "/spark.toml")
@@ -271,9 +276,21 @@ func (r *Runtime) emit(kind events.Kind, session string, data any) {
 	r.o.Bus.Publish(kind, session, data)
 }
 
-// emitMCP publishes an MCP server's state changes.
+// emitMCP publishes an MCP server's state changes, tool calls and health
+// checks.
 func (r *Runtime) emitMCP(ev mcp.Event) {
-	if ev.Kind != "state" {
+	switch ev.Kind {
+	case "tool_called":
+		r.emit(events.MCPToolCalled, ev.Session, events.MCP{Server: ev.Server, Tool: ev.Tool})
+		return
+	case "tool_completed":
+		r.emit(events.MCPToolCompleted, ev.Session, events.MCP{Server: ev.Server, Tool: ev.Tool, Error: ev.Error})
+		return
+	case "health":
+		r.emit(events.HealthCheckCompleted, "", events.Health{Component: "mcp:" + ev.Server, OK: ev.Error == "", Error: ev.Error, Duration: ev.Duration})
+		return
+	case "state":
+	default:
 		return
 	}
 	d := events.MCP{Server: ev.Server, State: ev.State, Error: ev.Error}
@@ -306,4 +323,13 @@ func (r *Runtime) emitCapsule(t api.EventType, info api.CapsuleInfo) {
 	case api.EventCapsuleUnloaded:
 		r.emit(events.CapsuleUnloaded, "", d)
 	}
+}
+
+// emitCron publishes a capsule's cron run (capsule.Options.OnCron).
+func (r *Runtime) emitCron(id, job string, err error) {
+	d := events.Capsule{ID: id, Job: job}
+	if err != nil {
+		d.Error = err.Error()
+	}
+	r.emit(events.CapsuleCronRan, "", d)
 }

@@ -106,7 +106,7 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 	if maxIter <= 0 {
 		maxIter = 50
 	}
-	for range maxIter {
+	for round := 1; round <= maxIter; round++ {
 		if ctx.Err() != nil {
 			return StopCancelled
 		}
@@ -135,6 +135,9 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 		l.mu.Lock()
 		l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: results})
 		l.mu.Unlock()
+		if l.parent != nil {
+			r.emit(events.SubagentProgress, l.rec.ID, events.Subagent{Parent: l.topID(), Description: l.rec.Title, Depth: l.depth, Round: round, Tools: len(resp.ToolCalls)})
+		}
 		// Save at every round, so that a daemon that dies mid-turn loses
 		// at most the round in flight; the conversation saved is always
 		// well-formed (every call has its result).
@@ -347,23 +350,28 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 			r.emit(events.HookBlocked, sid, events.Hook{Event: "BeforeToolCall", Hook: hr.Hook, Reason: reason})
 		}
 	}
+	if hr.Arguments != nil {
+		// NOTE: the interceptor judges the rewritten call (the tool's
+		// Prepare builds the action from these arguments), so a hook
+		// cannot rewrite its way past policy; the decision entry
+		// records the original arguments' digest.
+		sess.HookNote = hookNote(hr.Modifiers, args)
+		args = hr.Arguments
+	}
 	var res tools.Result
 	var err error
 	switch {
 	case hr.Blocked():
-		// NOTE: a blocked call never reaches the interceptor: nothing ran.
+		// NOTE: the interceptor refuses a blocked call before any other
+		// step and audits the refusal (StepHook); nothing runs.
+		sess.HookBlock = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+		if _, rerr := reg.Run(withLive(ctx, l), r.o.Core.Interceptor, sess, c.Name, args); rerr != nil {
+			r.log.Debug("auditing a hook's block", "tool", c.Name, "err", rerr)
+		}
 		res = tools.Result{IsError: true, Text: fmt.Sprintf("%s was not run: blocked by hook %s: %s", c.Name, hr.Hook, hr.Reason)}
 	default:
 		if hr.Decision == hooks.Ask {
 			sess.HookAsk = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
-		}
-		if hr.Arguments != nil {
-			// NOTE: the interceptor judges the rewritten call (the tool's
-			// Prepare builds the action from these arguments), so a hook
-			// cannot rewrite its way past policy; the decision entry
-			// records the original arguments' digest.
-			sess.HookNote = hookNote(hr.Modifiers, args)
-			args = hr.Arguments
 		}
 		res, err = reg.Run(withLive(ctx, l), r.o.Core.Interceptor, sess, c.Name, args)
 	}

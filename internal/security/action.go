@@ -196,6 +196,10 @@ type Session struct {
 	// arguments the model proposed (the entry's args hash is that of the
 	// action that was judged).
 	HookNote string `json:"-"`
+	// HookBlock, when set, is why a PreToolCall hook refused this call
+	// ("hook NAME: reason"): the interceptor denies it before any other
+	// step (StepHook) and audits the denial; nothing runs.
+	HookBlock string `json:"-"`
 }
 
 // Action is one thing an agent proposes to do. Build it from a tool call

@@ -78,6 +78,8 @@ const (
 	StepApproval  = "approval"
 	StepAudit     = "audit"
 	StepWorkspace = "workspace"
+	// StepHook is a PreToolCall hook's refusal (Session.HookBlock).
+	StepHook = "hook"
 )
 
 // DeniedError is returned when an action may not run. Step and Rule say
@@ -278,6 +280,10 @@ func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.An
 		a.AlwaysAsk = true
 	}
 	j := &judgement{a: a}
+	if a.Session.HookBlock != "" {
+		// Refused before any other step, and audited like any denial.
+		return nil, ic.deny(ctx, j, &DeniedError{Step: StepHook, Rule: "hook", Reason: "blocked by " + a.Session.HookBlock})
+	}
 	if err := ic.validate(j); err != nil {
 		return nil, ic.deny(ctx, j, err)
 	}
@@ -759,15 +765,26 @@ func (ic *Interceptor) deny(ctx context.Context, j *judgement, err error) error 
 // entry builds a decision entry.
 func (ic *Interceptor) entry(j *judgement, d audit.Decision, text string) audit.Entry {
 	a := j.a
-	if a.Session.HookNote != "" {
+	for _, note := range []string{a.Session.HookNote, hookAskNote(a.Session.HookAsk)} {
+		if note == "" {
+			continue
+		}
 		if text != "" {
 			text += "; "
 		}
-		text += a.Session.HookNote
+		text += note
 	}
 	e := baseEntry(a, audit.TypeDecision, text)
 	e.Decision, e.Proof = d, j.proof
 	return e
+}
+
+// hookAskNote is the audit text of a hook's question ("" for none).
+func hookAskNote(ask string) string {
+	if ask == "" {
+		return ""
+	}
+	return "the human was asked because " + ask
 }
 
 // baseEntry fills the fields every entry about an action has, each cut to

@@ -1,0 +1,52 @@
+package security_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/security"
+)
+
+// TestHookBlockIsAuditedAndWins: a call a PreToolCall hook blocked is
+// refused before anything could authorise it (autonomous mode, a human
+// who allows everything) and the refusal is in the audit log; a hook's
+// question and rewrite are recorded in the decision entry.
+func TestHookBlockIsAuditedAndWins(t *testing.T) {
+	r := newRig(t)
+	allowAll := &asker{d: approval.AllowOnce}
+	ex := &counter{}
+	s := r.session("s1", security.Autonomous, allowAll)
+	s.HookBlock = "hook guard: no .env files"
+	_, err := r.ic.Run(context.Background(), r.file(security.FileWrite, s, ".env"), ex)
+	wantDenied(t, err, security.StepHook, "hook")
+	if ex.n.Load() != 0 || allowAll.asked.Load() != 0 {
+		t.Fatalf("a blocked call ran %d times, asked %d times", ex.n.Load(), allowAll.asked.Load())
+	}
+
+	s = r.session("s1", security.Autonomous, allowAll)
+	s.HookAsk = "hook guard: sensitive"
+	s.HookNote = "arguments rewritten by hook fix"
+	if _, err := r.ic.Run(context.Background(), r.file(security.FileWrite, s, "a.txt"), ex); err != nil {
+		t.Fatal(err)
+	}
+	if allowAll.asked.Load() != 1 {
+		t.Errorf("asked %d times, want 1", allowAll.asked.Load())
+	}
+
+	var got []string
+	for _, e := range r.entries() {
+		if e.Type == audit.TypeDecision {
+			got = append(got, e.Decision.String()+"|"+e.Proof.Rule+"|"+e.Text)
+		}
+	}
+	want := []string{
+		"denied|hook|denied by hook (hook): blocked by hook guard: no .env files",
+		"allowed||arguments rewritten by hook fix; the human was asked because hook guard: sensitive",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("decision entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
