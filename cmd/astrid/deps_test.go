@@ -1,11 +1,7 @@
 package main
 
 import (
-	"go/parser"
-	"go/token"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,19 +24,14 @@ var forbidden = []string{
 	module + "/internal/core",
 	module + "/internal/security",
 	module + "/internal/tui",
+	module + "/internal/capsule",
+	module + "/internal/tools",
 	module + "/internal/mcp",
 	"github.com/mark3labs/mcp-go",
 	"github.com/modelcontextprotocol/go-sdk",
 	"github.com/anthropics/anthropic-sdk-go",
 	"github.com/openai/openai-go",
 }
-
-// TODO(capsule split): `astrid capsule` still opens the core and a full
-// capsule.Manager (internal/cli/capsule.go), which links wazero, the
-// interceptor and the built-in tools. Until the manifest, install and
-// verify code moves to a package without wazero, paths through these two
-// packages are tolerated, and nothing else in the CLI may import them.
-var pendingCapsuleSplit = []string{module + "/internal/capsule", module + "/internal/core"}
 
 // TestCLIStaysThin fails when cmd/astrid links a forbidden package, naming
 // the chain of imports that brings it in.
@@ -62,22 +53,14 @@ func TestCLIStaysThin(t *testing.T) {
 	if _, ok := imports[root]; !ok {
 		t.Fatalf("go list did not list %s", root)
 	}
-	tolerated := func(p string) bool {
-		for _, x := range pendingCapsuleSplit {
-			if p == x {
-				return true
-			}
-		}
-		return false
-	}
-	// Breadth-first from the CLI, never through the tolerated packages.
+	// Breadth-first from the CLI.
 	via := map[string]string{root: ""}
 	queue := []string{root}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		for _, q := range imports[p] {
-			if _, seen := via[q]; seen || tolerated(q) {
+			if _, seen := via[q]; seen {
 				continue
 			}
 			via[q] = p
@@ -95,35 +78,6 @@ func TestCLIStaysThin(t *testing.T) {
 					chain[i], chain[j] = chain[j], chain[i]
 				}
 				t.Errorf("astrid links %s: %s", p, strings.Join(chain, " -> "))
-			}
-		}
-	}
-}
-
-// TestOnlyTheCapsuleCommandsOpenTheCore keeps the tolerance above to the
-// capsule commands: no other file of the CLI may import the core or the
-// capsule runtime.
-func TestOnlyTheCapsuleCommandsOpenTheCore(t *testing.T) {
-	dir := filepath.Join("..", "..", "internal", "cli")
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no CLI sources in %s: %v", dir, err)
-	}
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") || filepath.Base(f) == "capsule.go" {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range af.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			for _, x := range pendingCapsuleSplit {
-				if p == x {
-					t.Errorf("%s imports %s; only capsule.go may, until the capsule split", filepath.Base(f), p)
-				}
 			}
 		}
 	}

@@ -22,6 +22,9 @@ const (
 	MethodListServers         = "astrid.listServers"
 	MethodStartServer         = "astrid.startServer"
 	MethodStopServer          = "astrid.stopServer"
+	MethodBeginServerLogin    = "astrid.beginServerLogin"
+	MethodFinishServerLogin   = "astrid.finishServerLogin"
+	MethodServerLogout        = "astrid.serverLogout"
 	MethodListTools           = "astrid.listTools"
 	MethodSessionBudget       = "astrid.sessionBudget"
 	MethodSessionAllowances   = "astrid.sessionAllowances"
@@ -50,7 +53,7 @@ var Methods = []string{
 	MethodCreateSession, MethodResumeSession, MethodListSessions, MethodEndSession,
 	MethodSendInput, MethodCancelTurn, MethodApprovalResponse, MethodElicitationResponse,
 	MethodListApprovals, MethodResolveApproval, MethodStatus, MethodListServers,
-	MethodStartServer, MethodStopServer, MethodListTools, MethodSessionBudget,
+	MethodStartServer, MethodStopServer, MethodBeginServerLogin, MethodFinishServerLogin, MethodServerLogout, MethodListTools, MethodSessionBudget,
 	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
 	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
 	MethodListTokens, MethodShowToken, MethodRevokeToken, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents, MethodReloadConfig,
@@ -82,6 +85,10 @@ var (
 	// ErrUnavailable: the subsystem behind the method is not running in
 	// this daemon, or the daemon is shutting down (-32007).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUpstream: a server the daemon talks to on the caller's behalf (an
+	// MCP server, an OAuth authorization server) failed, refused or did
+	// not answer; the message says which and why (-32008).
+	ErrUpstream = errors.New("upstream failed")
 )
 
 // Validator is implemented by params with constraints beyond their JSON
@@ -536,6 +543,35 @@ type ServerParams struct {
 
 // Validate implements Validator.
 func (p ServerParams) Validate() error { return required("name", p.Name) }
+
+// ServerLogin is the result of astrid.beginServerLogin (params:
+// ServerParams), which starts an OAuth authorization of a configured
+// streamable-http server in the daemon (ErrNotFound if not configured).
+// Show URL, with Domain prominently, to the user; their browser comes back
+// to RedirectURL, a loopback listener of the daemon's machine. Then call
+// astrid.finishServerLogin with Login. astrid.serverLogout (params:
+// ServerParams, result Empty) forgets a server's tokens and client
+// registration.
+type ServerLogin struct {
+	Login       string   `json:"login"`
+	Server      string   `json:"server"`
+	URL         string   `json:"url"`
+	Domain      string   `json:"domain"`
+	Issuer      string   `json:"issuer,omitempty"`
+	Scopes      []string `json:"scopes,omitempty"`
+	RedirectURL string   `json:"redirect_url"`
+}
+
+// FinishServerLoginParams are the params of astrid.finishServerLogin,
+// which waits until the login's authorization completed (Empty) or failed
+// (the error says why; ErrNotFound for an unknown or finished login). A
+// login not finished within the daemon's time limit is abandoned.
+type FinishServerLoginParams struct {
+	Login string `json:"login"`
+}
+
+// Validate implements Validator.
+func (p FinishServerLoginParams) Validate() error { return required("login", p.Login) }
 
 // ListToolsParams are the params of astrid.listTools, which lists the
 // tools a session's model may call (built-in, MCP and capsule tools), or

@@ -1,22 +1,39 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/mcp"
+	"github.com/astrid-runtime/astrid/internal/runtime"
 )
 
-// TestServersLogout: logout removes the stored tokens of a configured
-// server; login and logout refuse a stdio server, an unknown one, and a
-// server only the workspace defines (they read the user layers only).
-func TestServersLogout(t *testing.T) {
+// TestServersLoginLogout drives `servers login|logout` through a daemon
+// whose backend is the runtime's over a real MCP manager: logout removes
+// the stored tokens of a configured server; login refuses an unknown
+// server (a stdio one: TestServerLoginFailures), and says why a login whose authorization server
+// can't be reached failed; a server only the workspace defines is unknown
+// to the daemon.
+func TestServersLoginLogout(t *testing.T) {
 	te := newTestEnv(t)
-	te.write(t, "home/config.toml", "[servers.fs]\ntransport = \"stdio\"\ncommand = \"mcp-fs\"\n[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://example.com/mcp\"\n")
+	te.write(t, "home/config.toml", "[servers.web]\ntransport = \"streamable-http\"\nurl = \"http://127.0.0.1:1/mcp\"\n")
 	te.write(t, "repo/.astrid/config.toml", "[servers.ws]\ntransport = \"streamable-http\"\nurl = \"https://example.com/mcp\"\n")
 	tokens := filepath.Join(te.tmp, "home", "mcp-oauth", "web.json")
-	te.write(t, "home/mcp-oauth/web.json", `{"server_url":"https://example.com/mcp"}`)
+	te.write(t, "home/mcp-oauth/web.json", `{"server_url":"http://127.0.0.1:1/mcp"}`)
+	os.Chmod(tokens, 0o600)
+	serveTestDaemon(t, te, func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+		m, err := mcp.New(mcp.Options{Servers: deps.Config.Servers, HealthInterval: -1, Audit: deps.Core.Audit,
+			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()}})
+		if err != nil {
+			return nil, err
+		}
+		return mcpOnly{&runtime.Backend{Unavailable: daemon.Unavailable{Reason: "test"}, MCP: m}}, nil
+	})
 	stdout, stderr, code := te.run(t, "servers", "logout", "web")
 	if code != 0 || !strings.Contains(stdout, "logged out: web") {
 		t.Fatalf("logout: exit %d, %s%s", code, stdout, stderr)
@@ -28,8 +45,8 @@ func TestServersLogout(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"servers", "login", "fs"}, "only for streamable-http"},
 		{[]string{"servers", "login", "nope"}, "no such MCP server"},
+		{[]string{"servers", "login", "web"}, "127.0.0.1:1"},
 		{[]string{"servers", "logout", "ws"}, "no such MCP server"},
 	} {
 		_, stderr, code := te.run(t, tt.args...)
@@ -38,3 +55,10 @@ func TestServersLogout(t *testing.T) {
 		}
 	}
 }
+
+// mcpOnly is the runtime's backend with an MCP manager and no agent
+// runtime: only its server methods may be called.
+type mcpOnly struct{ *runtime.Backend }
+
+func (b mcpOnly) Stats() daemon.BackendStats         { return daemon.BackendStats{Servers: 1} }
+func (b mcpOnly) Shutdown(ctx context.Context) error { return b.MCP.Close(ctx) }

@@ -302,6 +302,25 @@ func (c *Client) StopServer(ctx context.Context, name string) error {
 	return err
 }
 
+// BeginServerLogin calls astrid.beginServerLogin: an OAuth authorization
+// of server starts in the daemon; show the result's URL to the user.
+func (c *Client) BeginServerLogin(ctx context.Context, server string) (api.ServerLogin, error) {
+	return call[api.ServerLogin](ctx, c, api.MethodBeginServerLogin, api.ServerParams{Name: server})
+}
+
+// FinishServerLogin calls astrid.finishServerLogin: it returns once the
+// browser came back and the tokens are stored, or the login failed.
+func (c *Client) FinishServerLogin(ctx context.Context, login string) error {
+	_, err := call[api.Empty](ctx, c, api.MethodFinishServerLogin, api.FinishServerLoginParams{Login: login})
+	return err
+}
+
+// ServerLogout calls astrid.serverLogout.
+func (c *Client) ServerLogout(ctx context.Context, server string) error {
+	_, err := call[api.Empty](ctx, c, api.MethodServerLogout, api.ServerParams{Name: server})
+	return err
+}
+
 // ListTools calls astrid.listTools.
 func (c *Client) ListTools(ctx context.Context, p api.ListToolsParams) ([]api.ToolInfo, error) {
 	r, err := call[api.ListToolsResult](ctx, c, api.MethodListTools, p)

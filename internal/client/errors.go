@@ -62,6 +62,11 @@ var (
 	// will not help until the daemon is upgraded or restarted.
 	ErrUnavailable = api.ErrUnavailable
 
+	// ErrUpstream: an MCP server or OAuth authorization server the daemon
+	// talked to for this call failed or refused; show the message, which
+	// names it. Retrying may work once that server is fixed.
+	ErrUpstream = api.ErrUpstream
+
 	// ErrMethodNotFound: the daemon does not know the method; it is older
 	// than this client. Ask the user to restart it (`astrid daemon stop`).
 	ErrMethodNotFound = rpc.ErrMethodNotFound

@@ -55,6 +55,9 @@ type Backend interface {
 	ListServers(ctx context.Context, c Caller, p api.Empty) (api.ListServersResult, error)
 	StartServer(ctx context.Context, c Caller, p api.ServerParams) (api.ServerInfo, error)
 	StopServer(ctx context.Context, c Caller, p api.ServerParams) (api.Empty, error)
+	BeginServerLogin(ctx context.Context, c Caller, p api.ServerParams) (api.ServerLogin, error)
+	FinishServerLogin(ctx context.Context, c Caller, p api.FinishServerLoginParams) (api.Empty, error)
+	ServerLogout(ctx context.Context, c Caller, p api.ServerParams) (api.Empty, error)
 	ListTools(ctx context.Context, c Caller, p api.ListToolsParams) (api.ListToolsResult, error)
 
 	ListCapsules(ctx context.Context, c Caller, p api.Empty) (api.ListCapsulesResult, error)
@@ -171,6 +174,21 @@ func (u Unavailable) ListServers(context.Context, Caller, api.Empty) (api.ListSe
 // StartServer implements Backend.
 func (u Unavailable) StartServer(context.Context, Caller, api.ServerParams) (api.ServerInfo, error) {
 	return api.ServerInfo{}, u.err("MCP servers")
+}
+
+// BeginServerLogin implements Backend.
+func (u Unavailable) BeginServerLogin(context.Context, Caller, api.ServerParams) (api.ServerLogin, error) {
+	return api.ServerLogin{}, u.err("MCP servers")
+}
+
+// FinishServerLogin implements Backend.
+func (u Unavailable) FinishServerLogin(context.Context, Caller, api.FinishServerLoginParams) (api.Empty, error) {
+	return api.Empty{}, u.err("MCP servers")
+}
+
+// ServerLogout implements Backend.
+func (u Unavailable) ServerLogout(context.Context, Caller, api.ServerParams) (api.Empty, error) {
+	return api.Empty{}, u.err("MCP servers")
 }
 
 // StopServer implements Backend.

@@ -114,6 +114,27 @@ func (f *fakeBackend) StopServer(context.Context, Caller, api.ServerParams) (api
 	return api.Empty{}, nil
 }
 
+func (f *fakeBackend) BeginServerLogin(_ context.Context, _ Caller, p api.ServerParams) (api.ServerLogin, error) {
+	if p.Name != "web" {
+		return api.ServerLogin{}, fmt.Errorf("%w: server %q", api.ErrNotFound, p.Name)
+	}
+	return api.ServerLogin{Login: "login-1", Server: "web", URL: "https://auth.example/authorize?x=1", Domain: "auth.example", RedirectURL: "http://127.0.0.1:9/callback"}, nil
+}
+
+func (f *fakeBackend) FinishServerLogin(_ context.Context, _ Caller, p api.FinishServerLoginParams) (api.Empty, error) {
+	if p.Login != "login-1" {
+		return api.Empty{}, fmt.Errorf("%w: login %q", api.ErrNotFound, p.Login)
+	}
+	return api.Empty{}, nil
+}
+
+func (f *fakeBackend) ServerLogout(_ context.Context, _ Caller, p api.ServerParams) (api.Empty, error) {
+	if p.Name != "web" {
+		return api.Empty{}, fmt.Errorf("%w: server %q", api.ErrNotFound, p.Name)
+	}
+	return api.Empty{}, nil
+}
+
 func (f *fakeBackend) ListTools(context.Context, Caller, api.ListToolsParams) (api.ListToolsResult, error) {
 	return api.ListToolsResult{Tools: []api.ToolInfo{{Name: "read_file", Source: "builtin"}}}, nil
 }
@@ -236,6 +257,20 @@ func TestFakeBackend(t *testing.T) {
 		t.Errorf("start unknown server: %v", err)
 	}
 	must(c.StopServer(ctx, "fs"))
+	if l, err := c.BeginServerLogin(ctx, "web"); err != nil || l.Login != "login-1" || l.Domain != "auth.example" {
+		t.Errorf("begin login %+v %v", l, err)
+	}
+	if _, err := c.BeginServerLogin(ctx, "nope"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("begin login of an unknown server: %v", err)
+	}
+	must(c.FinishServerLogin(ctx, "login-1"))
+	if err := c.FinishServerLogin(ctx, "login-2"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("finish an unknown login: %v", err)
+	}
+	if err := c.FinishServerLogin(ctx, ""); !errors.Is(err, client.ErrInvalidParams) {
+		t.Errorf("finish without a login id: %v", err)
+	}
+	must(c.ServerLogout(ctx, "web"))
 	if tools, err := c.ListTools(ctx, api.ListToolsParams{Session: "s1"}); err != nil || len(tools) != 1 {
 		t.Errorf("tools %+v %v", tools, err)
 	}

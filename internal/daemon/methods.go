@@ -79,6 +79,15 @@ var methods = map[string]methodFunc{
 	api.MethodStopServer: backend(func(b Backend) func(context.Context, Caller, api.ServerParams) (api.Empty, error) {
 		return b.StopServer
 	}),
+	api.MethodBeginServerLogin: backend(func(b Backend) func(context.Context, Caller, api.ServerParams) (api.ServerLogin, error) {
+		return b.BeginServerLogin
+	}),
+	api.MethodFinishServerLogin: backend(func(b Backend) func(context.Context, Caller, api.FinishServerLoginParams) (api.Empty, error) {
+		return b.FinishServerLogin
+	}),
+	api.MethodServerLogout: backend(func(b Backend) func(context.Context, Caller, api.ServerParams) (api.Empty, error) {
+		return b.ServerLogout
+	}),
 	api.MethodListTools: backend(func(b Backend) func(context.Context, Caller, api.ListToolsParams) (api.ListToolsResult, error) {
 		return b.ListTools
 	}),

@@ -61,6 +61,9 @@ type AuthorizationRequest struct {
 	RedirectURL string
 }
 
+// ErrNotOAuth is returned by Login for a server OAuth does not apply to.
+var ErrNotOAuth = errors.New("OAuth is only for streamable-http servers")
+
 // AuthorizationRequiredError says a server needs an interactive
 // authorization and no Authorizer is available to ask the user.
 type AuthorizationRequiredError struct{ Server string }
@@ -152,20 +155,23 @@ func (m *Manager) auditOAuth(name, serverURL string, d audit.Decision, text stri
 }
 
 // Login runs an interactive authorization of the named server now (with
-// the configured Authorizer) and stores the tokens, so that later
+// a, or the configured Authorizer when a is nil) and stores the tokens, so that later
 // connections need no user. It discovers the authorization server through
 // the server's well-known metadata.
-func (m *Manager) Login(ctx context.Context, name string) error {
+func (m *Manager) Login(ctx context.Context, name string, a Authorizer) error {
 	s := m.server(name)
 	if s == nil {
 		return ErrNotConfigured
 	}
 	if s.cfg.Transport != "streamable-http" {
-		return fmt.Errorf("mcp server %s: OAuth is only for streamable-http servers", name)
+		return fmt.Errorf("mcp server %s: %w", name, ErrNotOAuth)
 	}
 	o, err := m.newOAuthClient(name, s.cfg, m.baseTransport())
 	if err != nil {
 		return err
+	}
+	if a != nil {
+		o.authorizer = a
 	}
 	o.flow.Lock()
 	defer o.flow.Unlock()

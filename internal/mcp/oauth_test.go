@@ -585,14 +585,16 @@ func TestOAuthLoginLogout(t *testing.T) {
 	f := newFakeAuth(t)
 	dir := t.TempDir()
 	e := newOAuthEnv(t, f, dir, config.ServerOAuth{})
-	if err := e.m.Login(context.Background(), "web"); err != nil {
+	// The login's own frontend is asked, not the manager's.
+	login := &browser{}
+	if err := e.m.Login(context.Background(), "web", login); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.start(t); err != nil {
 		t.Fatal(err)
 	}
-	if e.fe.count() != 1 {
-		t.Errorf("asked %d times; the login's tokens should serve the start", e.fe.count())
+	if login.count() != 1 || e.fe.count() != 0 {
+		t.Errorf("login's frontend asked %d times, the manager's %d; want 1 and 0 (the login's tokens serve the start)", login.count(), e.fe.count())
 	}
 	if err := e.m.Logout("web"); err != nil {
 		t.Fatal(err)

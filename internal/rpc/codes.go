@@ -27,6 +27,7 @@ import (
 //	-32005  deferred           api.ErrDeferred            waiting in the deferred approval queue
 //	-32006  budget exceeded    api.ErrBudgetExceeded      the budget is spent
 //	-32007  unavailable        api.ErrUnavailable         subsystem not running here, or shutting down
+//	-32008  upstream failed    api.ErrUpstream            an MCP or authorization server failed or refused
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -41,6 +42,7 @@ const (
 	CodeDeferred       = -32005
 	CodeBudgetExceeded = -32006
 	CodeUnavailable    = -32007
+	CodeUpstream       = -32008
 )
 
 // Protocol-level errors; the API's own are in package api.
@@ -69,6 +71,7 @@ var codes = []struct {
 	{api.ErrDeferred, CodeDeferred},
 	{api.ErrBudgetExceeded, CodeBudgetExceeded},
 	{api.ErrUnavailable, CodeUnavailable},
+	{api.ErrUpstream, CodeUpstream},
 	{ErrInternal, CodeInternal},
 }
 

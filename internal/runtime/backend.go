@@ -32,6 +32,8 @@ type Backend struct {
 	R        *Runtime
 	MCP      *mcp.Manager
 	Capsules *capsule.Manager
+
+	logins serverLogins // OAuth logins in progress (oauth.go)
 }
 
 // DefaultToolchainDirs are made readable to the sandboxed shell when they
@@ -314,6 +316,7 @@ func (b *Backend) Stats() daemon.BackendStats {
 func (b *Backend) Shutdown(ctx context.Context) error {
 	b.R.emit(events.DaemonStopped, "", events.Daemon{Reason: "shutdown"})
 	b.R.FireHook(ctx, "", hooks.Payload{Event: hooks.DaemonStop, Reason: "shutdown"})
+	b.logins.closeAll()
 	err := b.R.Shutdown(ctx)
 	if b.MCP != nil {
 		err = errors.Join(err, b.MCP.Close(ctx))

@@ -1,0 +1,131 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/mcp"
+)
+
+// fakeLogin plays the MCP manager's Login: it shows one authorization
+// request, then waits for the browser (back) or the login's end.
+func fakeLogin(back <-chan error, started chan<- context.Context) loginFunc {
+	return func(ctx context.Context, server string, a mcp.Authorizer) error {
+		if started != nil {
+			started <- ctx
+		}
+		if server == "stdio" {
+			return mcp.ErrNotOAuth
+		}
+		if _, err := a.Authorize(ctx, mcp.AuthorizationRequest{Server: server, URL: "https://auth.example/authorize?state=s", Domain: "auth.example", RedirectURL: "http://127.0.0.1:1/cb"}); err != nil {
+			return err
+		}
+		select {
+		case err := <-back:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func TestServerLoginShowsTheURLAndWaits(t *testing.T) {
+	ctx := context.Background()
+	var ls serverLogins
+	back := make(chan error, 1)
+	l, err := ls.begin(ctx, "web", fakeLogin(back, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.URL != "https://auth.example/authorize?state=s" || l.Domain != "auth.example" || l.Server != "web" || l.Login == "" {
+		t.Fatalf("login %+v", l)
+	}
+	// Not finished until the browser came back.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	l2, err := ls.begin(ctx, "web2", fakeLogin(back, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.finish(short, l2.Login); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("finish before the browser came back: %v", err)
+	}
+	// Leaving early abandoned it.
+	if err := ls.finish(ctx, l2.Login); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("finish of an abandoned login: %v", err)
+	}
+	back <- nil
+	if err := ls.finish(ctx, l.Login); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.finish(ctx, l.Login); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a login finishes once: %v", err)
+	}
+}
+
+func TestServerLoginFailures(t *testing.T) {
+	ctx := context.Background()
+	var ls serverLogins
+	// The flow fails before asking: begin says why.
+	if _, err := ls.begin(ctx, "stdio", fakeLogin(nil, nil)); !errors.Is(loginError(err), api.ErrInvalidParams) {
+		t.Fatalf("login of a stdio server: %v", err)
+	}
+	// The flow fails after asking (wrong state, refused code): finish says why.
+	back := make(chan error, 1)
+	l, err := ls.begin(ctx, "web", fakeLogin(back, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back <- errors.New("state mismatch")
+	if err := ls.finish(ctx, l.Login); err == nil || err.Error() != "state mismatch" {
+		t.Fatalf("finish: %v, want the flow's error", err)
+	}
+	// A second login of the same server cancels the first.
+	started := make(chan context.Context, 2)
+	first, err := ls.begin(ctx, "web", fakeLogin(make(chan error), started))
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstCtx := <-started
+	if _, err := ls.begin(ctx, "web", fakeLogin(make(chan error), started)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	select {
+	case <-firstCtx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first login was not cancelled")
+	}
+	if err := ls.finish(ctx, first.Login); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("finish of a replaced login: %v", err)
+	}
+	ls.closeAll()
+	ls.mu.Lock()
+	n := len(ls.m)
+	ls.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d logins left after closeAll", n)
+	}
+}
+
+func TestServerLoginStepUpIsRefused(t *testing.T) {
+	var ls serverLogins
+	twice := func(ctx context.Context, server string, a mcp.Authorizer) error {
+		req := mcp.AuthorizationRequest{Server: server, URL: "https://auth.example/a", Domain: "auth.example"}
+		if _, err := a.Authorize(ctx, req); err != nil {
+			return err
+		}
+		_, err := a.Authorize(ctx, req)
+		return err
+	}
+	l, err := ls.begin(context.Background(), "web", twice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.finish(context.Background(), l.Login); err == nil {
+		t.Fatal("a second authorization request with nobody to show it to succeeded")
+	}
+}
