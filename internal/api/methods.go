@@ -512,6 +512,10 @@ type ServerInfo struct {
 	State     string `json:"state"`
 	Tools     int    `json:"tools"`
 	Error     string `json:"error,omitempty"`
+	// Workspace is the root of the workspace whose .astrid/config.toml
+	// added the server (untrusted: never auto-started, every call asks);
+	// empty for servers of the system and user configuration.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // ListServersResult is the result of astrid.listServers (params: Empty),
@@ -526,6 +530,9 @@ type ListServersResult struct {
 // (Empty; stopping a stopped server is not an error).
 type ServerParams struct {
 	Name string `json:"name"`
+	// Workspace names the workspace root whose .astrid/config.toml added
+	// the server; empty for configured servers.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // Validate implements Validator.
