@@ -243,7 +243,7 @@ func TestStartStopListAndUnknown(t *testing.T) {
 		t.Fatalf("states = %v", got)
 	}
 	info, err := e.m.Start(context.Background(), "good")
-	if err != nil || info.State != StateRunning || info.Tools != 13 || info.Transport != "stdio" {
+	if err != nil || info.State != StateRunning || info.Tools != 15 || info.Transport != "stdio" {
 		t.Fatalf("start = %+v, %v", info, err)
 	}
 	// Starting again is a no-op.
@@ -251,7 +251,7 @@ func TestStartStopListAndUnknown(t *testing.T) {
 		t.Fatalf("second start = %+v, %v", info2, err)
 	}
 	tl, err := e.m.ListTools("good")
-	if err != nil || len(tl) != 13 || tl[0].Source != "mcp:good" {
+	if err != nil || len(tl) != 15 || tl[0].Source != "mcp:good" {
 		t.Fatalf("ListTools = %d %v", len(tl), err)
 	}
 	if _, err := e.m.Start(context.Background(), "nope"); !errors.Is(err, ErrNotConfigured) {
@@ -432,7 +432,7 @@ func TestAttachDetach(t *testing.T) {
 	e.start("good")
 	reg2 := newRegistry()
 	detach := e.m.Attach(reg2)
-	if n := countPrefixed(reg2.Specs()); n != 13 {
+	if n := countPrefixed(reg2.Specs()); n != 15 {
 		t.Fatalf("attached registry has %d MCP tools", n)
 	}
 	detach()
