@@ -34,8 +34,8 @@ func transports(t *testing.T, trusted bool, f func(t *testing.T, e *env)) {
 
 func TestToolsThroughTheInterceptor(t *testing.T) {
 	transports(t, true, func(t *testing.T, e *env) {
-		want := []string{"mcp__good__add", "mcp__good__ask", "mcp__good__echo", "mcp__good__exit", "mcp__good__fail", "mcp__good__grow",
-			"mcp__good__peek", "mcp__good__progress", "mcp__good__read_file", "mcp__good__roots", "mcp__good__sample", "mcp__good__slow", "mcp__good__wipe"}
+		want := []string{"mcp__good__add", "mcp__good__ask", "mcp__good__echo", "mcp__good__exit", "mcp__good__fail", "mcp__good__grow", "mcp__good__login",
+			"mcp__good__open_url", "mcp__good__peek", "mcp__good__progress", "mcp__good__read_file", "mcp__good__roots", "mcp__good__sample", "mcp__good__slow", "mcp__good__wipe"}
 		if diff := cmp.Diff(want, e.toolNames()); diff != "" {
 			t.Fatalf("tools (-want +got):\n%s", diff)
 		}

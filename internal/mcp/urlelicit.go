@@ -148,7 +148,7 @@ func (m *Manager) auditURLElicitation(server string, er ElicitRequest, action st
 	e := audit.Entry{Type: audit.TypeDecision, Session: session, Principal: "mcp:" + server, Frontend: "daemon",
 		Action:   audit.Action{Kind: "mcp_url_elicitation", Resource: clip("mcp://"+server+"/elicitation:url", audit.MaxResource), ArgsHash: audit.HashBytes([]byte(er.URL))},
 		Decision: d, Proof: audit.Proof{Rule: "url_elicitation", Approval: action},
-		Text:     audit.ClipText(fmt.Sprintf("URL elicitation to %s (URL kept as its hash only): %s", er.Domain, action))}
+		Text: audit.ClipText(fmt.Sprintf("URL elicitation to %s (URL kept as its hash only): %s", er.Domain, action))}
 	if _, err := m.o.Audit.Append(context.Background(), e); err != nil {
 		m.log.Error("audit append failed for a URL elicitation", "server", server, "err", err)
 	}
