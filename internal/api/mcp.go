@@ -14,9 +14,6 @@ const (
 	MethodGetPrompt     = "astrid.getPrompt"
 )
 
-// MCPMethods lists the methods above, in order.
-var MCPMethods = []string{MethodListResources, MethodReadResource, MethodListPrompts, MethodGetPrompt}
-
 // MCPServerParams name a running MCP server. Session, when set, resolves
 // the name in that session's workspace, where servers added by the
 // workspace's .astrid/config.toml are visible too.

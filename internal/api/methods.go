@@ -50,6 +50,7 @@ var Methods = []string{
 	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
 	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
 	MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents,
+	MethodListResources, MethodReadResource, MethodListPrompts, MethodGetPrompt,
 }
 
 // Errors the daemon answers with. Package rpc maps each to a stable

@@ -42,8 +42,9 @@ var Protocols = []string{mcpgo.ProtocolVersion20251125, mcpgo.ProtocolVersion202
 // defines; the daemon maps it to api.ErrNotFound.
 var ErrNotConfigured = fmt.Errorf("%w: no such MCP server", api.ErrNotFound)
 
-// ErrNotRunning is returned when a server is needed but not running.
-var ErrNotRunning = errors.New("mcp server is not running")
+// ErrNotRunning is returned when a server is needed but not running; the
+// daemon answers it as api.ErrUnavailable.
+var ErrNotRunning = fmt.Errorf("%w: mcp server is not running", api.ErrUnavailable)
 
 // Limits bound what a server may send. Zero fields take DefaultLimits.
 type Limits struct {

@@ -182,7 +182,19 @@ func (r *Runtime) registry(workspace string) (*tools.Registry, error) {
 		}
 	}
 	if r.mcp != nil {
-		r.mcp.Attach(reg) // MCP tools come and go with their servers
+		// The servers the workspace's own configuration adds are
+		// untrusted: the Manager never starts them on its own, every call
+		// asks, and only this workspace's registry offers their tools.
+		servers, err := r.o.Core.WorkspaceServers(workspace)
+		if err != nil {
+			return nil, err
+		}
+		if len(servers) > 0 {
+			if err := r.mcp.SetWorkspaceServers(workspace, servers); err != nil {
+				return nil, err
+			}
+		}
+		r.mcp.AttachWorkspace(reg, workspace) // MCP tools come and go with their servers
 	}
 	// NOTE: r.mu is held; the shared tools take their own lock only.
 	if err := r.shared.addTo(reg); err != nil {
@@ -267,9 +279,29 @@ func (r *Runtime) emit(kind events.Kind, session string, data any) {
 	r.o.Bus.Publish(kind, session, data)
 }
 
-// emitMCP publishes an MCP server's state changes.
+// emitMCP publishes an MCP server's state changes on the bus, and shows
+// progress, task status, URL elicitation completions and resource updates
+// to the frontends of the session they belong to (daemon-wide when none).
 func (r *Runtime) emitMCP(ev mcp.Event) {
-	if ev.Kind != "state" {
+	switch ev.Kind {
+	case "progress":
+		if ev.Session != "" {
+			r.publish(ev.Session, api.EventMCPProgress, api.MCPProgress{Server: ev.Server, Tool: ev.Tool, Progress: ev.Progress, Total: ev.Total, Message: ev.Message})
+		}
+		return
+	case "task":
+		if ev.Session != "" {
+			r.publish(ev.Session, api.EventMCPTask, api.MCPTask{Server: ev.Server, Tool: ev.Tool, Task: ev.ID, Status: ev.State, Message: ev.Message})
+		}
+		return
+	case "elicitation_complete":
+		r.publish(ev.Session, api.EventElicitationCompleted, api.ElicitationCompleted{Server: ev.Server, ElicitationID: ev.ID})
+		return
+	case "resource_updated":
+		r.publish("", api.EventMCPResourceUpdated, api.MCPResourceUpdated{Server: ev.Server, URI: ev.ID})
+		return
+	case "state":
+	default:
 		return
 	}
 	d := events.MCP{Server: ev.Server, State: ev.State, Error: ev.Error}

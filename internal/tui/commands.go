@@ -34,6 +34,8 @@ var commands = []command{
 	{name: "audit", help: "show the session's last audit entries (/audit N)", run: cmdAudit},
 	{name: "approvals", help: "list this session's deferred approvals", run: cmdApprovals},
 	{name: "save", help: "save the session now (waits for no turn to run)", run: cmdSave},
+	{name: "resources", help: "list an MCP server's resources (/resources SERVER), or read one (/resources SERVER URI)", run: cmdResources},
+	{name: "prompts", help: "list an MCP server's prompts (/prompts SERVER), or show one (/prompts SERVER NAME [ARG=VALUE ...])", run: cmdPrompts},
 	{name: "exit", help: "save the session and quit"},
 }
 
