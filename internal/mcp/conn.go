@@ -185,12 +185,13 @@ func (c *conn) startHTTP() (transport.Interface, error) {
 	opts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(hc), transport.WithHTTPLogger(m.log), transport.WithContinuousListening()}
 	if len(s.cfg.Env) > 0 {
 		// NOTE: for HTTP servers, env entries named HEADER_<Name> become
-		// request headers (an API key for the server); nothing else of the
-		// configuration is sent.
+		// request headers (an API key for the server), with each '_' of
+		// the name a '-' (HEADER_X_Api_Key sends X-Api-Key: environment
+		// names have no '-'); nothing else of the configuration is sent.
 		h := map[string]string{}
 		for k, v := range s.cfg.Env {
 			if name, ok := strings.CutPrefix(k, "HEADER_"); ok && name != "" {
-				h[name] = v
+				h[strings.ReplaceAll(name, "_", "-")] = v
 			}
 		}
 		if len(h) > 0 {
