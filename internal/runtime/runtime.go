@@ -244,12 +244,23 @@ func (r *Runtime) waitApproval(ctx context.Context, top *live, req approval.Requ
 // first answer wins; a later one gets api.ErrConflict, an unknown request
 // api.ErrNotFound.
 func (r *Runtime) Answer(session, request string, a approval.Answer) error {
-	r.mu.Lock()
-	p, ok := r.pending[request]
-	if ok && p.session == session {
-		delete(r.pending, request)
+	// NOTE: the interceptor announces a request (approval_needed) just
+	// before it calls the session's Asker, and the PreApproval hooks run
+	// before the Asker registers it: a quick frontend's answer can arrive
+	// first. It waits a moment for the request to be registered.
+	var p *pendingApproval
+	var ok bool
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r.mu.Lock()
+		p, ok = r.pending[request]
+		if ok && p.session == session {
+			delete(r.pending, request)
+		}
+		r.mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			break
+		}
 	}
-	r.mu.Unlock()
 	if !ok || p.session != session {
 		return fmt.Errorf("%w: no approval request %s is waiting in session %s", api.ErrNotFound, request, session)
 	}
