@@ -32,6 +32,7 @@
 //	deferred      listApprovals resolveApproval
 //	inspection    status sessionBudget sessionAllowances sessionAudit
 //	MCP servers   listServers startServer stopServer listTools
+//	              listResources readResource listPrompts getPrompt
 //	capsules      listCapsules loadCapsule unloadCapsule
 //	hooks         listHooks testHooks trustHooks
 //	events        subscribeEvents unsubscribeEvents

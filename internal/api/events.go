@@ -104,13 +104,19 @@ type ApprovalNeeded struct {
 
 // ElicitationNeeded relays an MCP server's request for user input: a form
 // (Schema, a JSON schema of flat fields) or a URL to open (Mode "url").
+// In URL mode Domain is the URL's host, which a frontend shows
+// prominently (the user decides whether to trust it), and ElicitationID
+// matches the elicitation_completed event that ends it. The model never
+// sees the URL.
 type ElicitationNeeded struct {
-	Request string          `json:"request"`
-	Server  string          `json:"server"`
-	Mode    string          `json:"mode"`
-	Message string          `json:"message"`
-	Schema  json.RawMessage `json:"schema,omitempty"`
-	URL     string          `json:"url,omitempty"`
+	Request       string          `json:"request"`
+	Server        string          `json:"server"`
+	Mode          string          `json:"mode"`
+	Message       string          `json:"message"`
+	Schema        json.RawMessage `json:"schema,omitempty"`
+	URL           string          `json:"url,omitempty"`
+	Domain        string          `json:"domain,omitempty"`
+	ElicitationID string          `json:"elicitation_id,omitempty"`
 }
 
 // ApprovalResolved says an approval request has its answer (or was

@@ -57,6 +57,7 @@ var Methods = []string{
 	MethodSessionAllowances, MethodSessionAudit, MethodListCapsules, MethodLoadCapsule,
 	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
 	MethodListTokens, MethodShowToken, MethodRevokeToken, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents, MethodReloadConfig,
+	MethodListResources, MethodReadResource, MethodListPrompts, MethodGetPrompt,
 }
 
 // Errors the daemon answers with. Package rpc maps each to a stable
@@ -525,6 +526,10 @@ type ServerInfo struct {
 	State     string `json:"state"`
 	Tools     int    `json:"tools"`
 	Error     string `json:"error,omitempty"`
+	// Workspace is the root of the workspace whose .astrid/config.toml
+	// added the server (untrusted: never auto-started, every call asks);
+	// empty for servers of the system and user configuration.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // ListServersResult is the result of astrid.listServers (params: Empty),
@@ -539,6 +544,9 @@ type ListServersResult struct {
 // (Empty; stopping a stopped server is not an error).
 type ServerParams struct {
 	Name string `json:"name"`
+	// Workspace names the workspace root whose .astrid/config.toml added
+	// the server; empty for configured servers.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // Validate implements Validator.

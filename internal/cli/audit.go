@@ -489,7 +489,7 @@ func readBounded(name string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes: not a checkpoint", name, max)
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, max)
 	}
 	return b, nil
 }

@@ -27,7 +27,7 @@ func newServersCmd(env *Env) *cobra.Command {
 		Short: "List, start and stop MCP servers and list their tools",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newServersListCmd(env, false), newServersListCmd(env, true), newServersStartCmd(env), newServersStopCmd(env), newServersToolsCmd(env), newServersLoginCmd(env), newServersLogoutCmd(env))
+	cmd.AddCommand(newServersListCmd(env, false), newServersListCmd(env, true), newServersStartCmd(env), newServersStopCmd(env), newServersToolsCmd(env), newServersLoginCmd(env), newServersLogoutCmd(env), newServersImportCmd(env))
 	return cmd
 }
 

@@ -118,11 +118,20 @@ func (c *Core) Close() error {
 }
 
 func (c *Core) config(workspace string) (*config.Config, error) {
+	res, err := c.load(workspace)
+	if err != nil {
+		return nil, err
+	}
+	return res.Config, nil
+}
+
+// load reads the configuration layers of a workspace root.
+func (c *Core) load(workspace string) (*config.Resolved, error) {
 	res, err := config.Load(config.LoadOptions{Home: c.opts.Home, Workspace: workspace, SystemFile: c.opts.SystemConfigFile, Getenv: c.opts.Getenv})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return res.Config, nil
+	return res, nil
 }
 
 // Profile returns the security profile of a workspace root, built from the

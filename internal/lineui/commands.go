@@ -34,6 +34,8 @@ var commands = []Command{
 	{Name: "audit", Help: "show the session's last audit entries (/audit N)", Run: cmdAudit},
 	{Name: "approvals", Help: "list this session's deferred approvals", Run: cmdApprovals},
 	{Name: "save", Help: "save the session now (waits for no turn to run)", Run: cmdSave},
+	{Name: "resources", Help: "list an MCP server's resources (/resources SERVER), or read one (/resources SERVER URI)", Run: cmdResources},
+	{Name: "prompts", Help: "list an MCP server's prompts (/prompts SERVER), or show one (/prompts SERVER NAME [ARG=VALUE ...])", Run: cmdPrompts},
 	{Name: "exit", Help: "save the session and quit"},
 }
 

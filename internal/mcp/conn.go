@@ -48,6 +48,9 @@ type conn struct {
 	progress map[string]progressRef // guarded by mu; by progress token
 	refresh  bool                   // guarded by mu; a tools/list refresh is running
 	again    bool                   // guarded by mu; another was asked for meanwhile
+
+	secretURLs  map[string]string        // guarded by mu; URLs of URL elicitations → domain
+	completions map[string]chan struct{} // guarded by mu; URL elicitations by id, closed when complete
 }
 
 type progressRef struct {
@@ -182,12 +185,13 @@ func (c *conn) startHTTP() (transport.Interface, error) {
 	opts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(hc), transport.WithHTTPLogger(m.log), transport.WithContinuousListening()}
 	if len(s.cfg.Env) > 0 {
 		// NOTE: for HTTP servers, env entries named HEADER_<Name> become
-		// request headers (an API key for the server); nothing else of the
-		// configuration is sent.
+		// request headers (an API key for the server), with each '_' of
+		// the name a '-' (HEADER_X_Api_Key sends X-Api-Key: environment
+		// names have no '-'); nothing else of the configuration is sent.
 		h := map[string]string{}
 		for k, v := range s.cfg.Env {
 			if name, ok := strings.CutPrefix(k, "HEADER_"); ok && name != "" {
-				h[name] = v
+				h[strings.ReplaceAll(name, "_", "-")] = v
 			}
 		}
 		if len(h) > 0 {
@@ -229,10 +233,12 @@ func (c *conn) onNotification(n mcpgo.JSONRPCNotification) {
 		s.m.o.Notify(Event{Kind: "log", Server: s.name, Message: clipRunes(level+": "+string(data), 2000)})
 	case string(mcpgo.MethodNotificationElicitationComplete):
 		id, _ := n.Params.AdditionalFields["elicitationId"].(string)
-		s.m.o.Notify(Event{Kind: "elicitation_complete", Server: s.name, ID: clipRunes(id, 256)})
+		id = clipRunes(id, 256)
+		c.completed(id)
+		s.m.o.Notify(Event{Kind: "elicitation_complete", Server: s.name, Session: c.session(), ID: id})
 	case mcpgo.MethodNotificationResourceUpdated:
 		uri, _ := n.Params.AdditionalFields["uri"].(string)
-		s.m.o.Notify(Event{Kind: "resource_updated", Server: s.name, ID: clipRunes(uri, 2048)})
+		s.m.o.Notify(Event{Kind: "resource_updated", Server: s.name, Workspace: s.workspace, ID: clipRunes(uri, 2048)})
 	}
 }
 
@@ -263,7 +269,7 @@ func (c *conn) refreshTools() {
 			old := s.tools
 			s.tools = list
 			s.mu.Unlock()
-			s.m.swapTools(old, list)
+			s.m.swapTools(s.workspace, old, list)
 			s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 		}
 		c.mu.Lock()

@@ -44,6 +44,8 @@ type env struct {
 	events   []Event
 	elicited []ElicitRequest
 	sampled  []SampleRequest
+	// urlAction answers URL elicitations ("" : accept).
+	urlAction string
 }
 
 // selfServer is a stdio server config that runs this test binary in mode.
@@ -145,7 +147,11 @@ func (e *env) Elicit(ctx context.Context, req ElicitRequest) (ElicitResult, erro
 	e.elicited = append(e.elicited, req)
 	e.mu.Unlock()
 	if req.Mode == "url" {
-		return ElicitResult{Action: "accept"}, nil
+		a := e.urlAction
+		if a == "" {
+			a = "accept"
+		}
+		return ElicitResult{Action: a}, nil
 	}
 	return ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/config"
 )
 
@@ -151,11 +152,67 @@ func TestEverything(t *testing.T) {
 			if got := e.ok(p+"get-roots-list", map[string]any{}); !strings.Contains(got, e.ws) {
 				t.Errorf("roots = %q", got)
 			}
-			// Tasks: the research tool runs as a task, polled to the end.
+			// Tasks: the research tool runs as a task, polled to the end;
+			// its status changes are events of the calling session.
 			got := e.ok(p+"simulate-research-query", map[string]any{"topic": "otters"})
 			t.Logf("research: %.300s", got)
 			if !strings.Contains(strings.ToLower(got), "otters") {
 				t.Errorf("research = %q", got)
+			}
+			if ev := e.eventsOf("task"); len(ev) < 2 || ev[0].State != "working" || ev[len(ev)-1].State != "completed" || ev[0].Session != "s1" || ev[0].ID == "" {
+				t.Errorf("task events = %+v", ev)
+			}
+			// input_required: the task's elicitation comes through
+			// tasks/result and is answered by the scripted frontend.
+			before = len(e.eventsOf("task"))
+			asked := len(e.elicited)
+			got = e.ok(p+"simulate-research-query", map[string]any{"topic": "python", "ambiguous": true})
+			if !strings.Contains(got, "User accepted without selection") {
+				t.Errorf("ambiguous research = %.500q", got)
+			}
+			var states []string
+			for _, ev := range e.eventsOf("task")[before:] {
+				states = append(states, ev.State)
+			}
+			if !slices.Contains(states, "input_required") || states[len(states)-1] != "completed" {
+				t.Errorf("task states = %v", states)
+			}
+			if len(e.elicited) != asked+1 || !strings.Contains(e.elicited[asked].Message, "multiple interpretations") || e.elicited[asked].Session != "s1" {
+				t.Errorf("task elicitation = %+v", e.elicited[asked:])
+			}
+			// Resources and prompts.
+			ctx := context.Background()
+			lr, err := e.m.ListResources(ctx, "", "everything")
+			if err != nil || len(lr.Resources) == 0 || len(lr.Templates) == 0 {
+				t.Fatalf("ListResources = %+v, %v", lr, err)
+			}
+			rr, err := e.m.ReadResource(ctx, "", "everything", lr.Resources[0].URI)
+			if err != nil || len(rr.Contents) == 0 || rr.Contents[0].Text+rr.Contents[0].Blob == "" {
+				t.Errorf("ReadResource(%s) = %+v, %v", lr.Resources[0].URI, rr, err)
+			}
+			if got := e.ok("mcp_read_resource", map[string]any{"server": "everything", "uri": "demo://resource/dynamic/text/1"}); !strings.Contains(got, "demo://resource/dynamic/text/1") {
+				t.Errorf("mcp_read_resource = %.300q", got)
+			}
+			lp, err := e.m.ListPrompts(ctx, "", "everything")
+			if err != nil || !slices.ContainsFunc(lp.Prompts, func(p api.PromptInfo) bool { return p.Name == "args-prompt" }) {
+				t.Errorf("ListPrompts = %+v, %v", lp, err)
+			}
+			gp, err := e.m.GetPrompt(ctx, "", "everything", "args-prompt", map[string]string{"city": "Oslo"})
+			if err != nil || len(gp.Messages) != 1 || gp.Messages[0].Text != "What's weather in Oslo?" {
+				t.Errorf("GetPrompt = %+v, %v", gp, err)
+			}
+			if got := e.ok("mcp_get_prompt", map[string]any{"server": "everything", "name": "args-prompt", "arguments": map[string]string{"city": "Rome", "state": "Lazio"}}); !strings.Contains(got, "What's weather in Rome, Lazio?") {
+				t.Errorf("mcp_get_prompt = %q", got)
+			}
+			// URL elicitation (request path): the frontend gets the URL,
+			// the model a redacted result.
+			secret := "https://login.example.org/cb?token=T0PSECRET"
+			got = e.ok(p+"trigger-url-elicitation", map[string]any{"url": secret})
+			if strings.Contains(got, "T0PSECRET") || !strings.Contains(got, "[URL shown to the user: login.example.org]") {
+				t.Errorf("url elicitation result = %q", got)
+			}
+			if last := e.elicited[len(e.elicited)-1]; last.Mode != "url" || last.URL != secret || last.Domain != "login.example.org" {
+				t.Errorf("url elicitation shown = %+v", last)
 			}
 		})
 	}

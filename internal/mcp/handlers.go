@@ -63,7 +63,13 @@ type rootsHandler struct{ c *conn }
 
 func (h rootsHandler) ListRoots(ctx context.Context, _ mcpgo.ListRootsRequest) (*mcpgo.ListRootsResult, error) {
 	res := &mcpgo.ListRootsResult{Roots: []mcpgo.Root{}}
-	for _, r := range h.c.srv.m.o.Roots.Roots(h.c.srv.name) {
+	roots := []string{h.c.srv.workspace}
+	if h.c.srv.workspace == "" {
+		roots = h.c.srv.m.o.Roots.Roots(h.c.srv.name)
+	}
+	// NOTE: a server a workspace added learns that workspace only, never
+	// the roots of the user's other sessions.
+	for _, r := range roots {
 		if !filepath.IsAbs(r) {
 			continue
 		}
@@ -182,11 +188,13 @@ func (h elicitationHandler) Elicit(ctx context.Context, req mcpgo.ElicitationReq
 		}
 		er.Schema = raw
 	case mcpgo.ElicitationModeURL:
-		u, err := url.Parse(p.URL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, errors.New("url elicitation needs an http(s) URL")
+		domain, err := parseElicitURL(p.URL)
+		if err != nil {
+			return nil, err
 		}
-		er.URL, er.Domain, er.ElicitationID = p.URL, u.Hostname(), clipRunes(p.ElicitationID, 256)
+		er.URL, er.Domain, er.ElicitationID = p.URL, domain, clipRunes(p.ElicitationID, 256)
+	default:
+		return nil, fmt.Errorf("unknown elicitation mode %q", clipRunes(er.Mode, 32))
 	}
 	m := c.srv.m
 	ectx, cancel := context.WithCancel(ctx)
@@ -199,7 +207,13 @@ func (h elicitationHandler) Elicit(ctx context.Context, req mcpgo.ElicitationReq
 		m.mu.Unlock()
 		cancel()
 	}()
-	ans, err := m.o.Elicitor.Elicit(ectx, er)
+	var ans ElicitResult
+	var err error
+	if er.Mode == mcpgo.ElicitationModeURL {
+		ans, err = c.elicitURL(ectx, er)
+	} else {
+		ans, err = m.o.Elicitor.Elicit(ectx, er)
+	}
 	if err != nil {
 		return &mcpgo.ElicitationResult{ElicitationResponse: mcpgo.ElicitationResponse{Action: mcpgo.ElicitationResponseActionCancel}}, nil
 	}

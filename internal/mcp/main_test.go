@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +68,20 @@ type addIn struct {
 
 // newGoodServer is a well-behaved server with one tool per feature.
 func newGoodServer() *sdk.Server {
-	s := sdk.NewServer(&sdk.Implementation{Name: "good", Version: "1.0.0"}, nil)
+	var s *sdk.Server
+	s = sdk.NewServer(&sdk.Implementation{Name: "good", Version: "1.0.0"}, &sdk.ServerOptions{
+		SubscribeHandler: func(ctx context.Context, req *sdk.SubscribeRequest) error {
+			uri := req.Params.URI
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				_ = s.ResourceUpdated(context.Background(), &sdk.ResourceUpdatedNotificationParams{URI: uri})
+			}()
+			return nil
+		},
+		UnsubscribeHandler: func(context.Context, *sdk.UnsubscribeRequest) error { return nil },
+	})
+	addResourcesAndPrompts(s)
+	addURLTools(s)
 	text := func(s string) *sdk.CallToolResult {
 		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: s}}}
 	}
@@ -214,4 +228,61 @@ func hostile(mode string) int {
 		}
 	}
 	return 0
+}
+
+// addResourcesAndPrompts gives the good server a resource, a template and
+// a prompt with an argument.
+func addResourcesAndPrompts(s *sdk.Server) {
+	s.AddResource(&sdk.Resource{URI: "note://greeting", Name: "greeting", MIMEType: "text/plain", Description: "A greeting."},
+		func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
+			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "hello, reader"}}}, nil
+		})
+	s.AddResourceTemplate(&sdk.ResourceTemplate{URITemplate: "note://by-name/{name}", Name: "by-name"},
+		func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
+			return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI, Text: "note " + strings.TrimPrefix(req.Params.URI, "note://by-name/")}}}, nil
+		})
+	s.AddPrompt(&sdk.Prompt{Name: "greet", Description: "Greets someone.", Arguments: []*sdk.PromptArgument{{Name: "who", Required: true}}},
+		func(ctx context.Context, req *sdk.GetPromptRequest) (*sdk.GetPromptResult, error) {
+			return &sdk.GetPromptResult{Description: "a greeting", Messages: []*sdk.PromptMessage{{Role: "user", Content: &sdk.TextContent{Text: "Say hello to " + req.Params.Arguments["who"]}}}}, nil
+		})
+}
+
+// secretURL is the URL of the test server's URL elicitations; its query
+// is a secret the model must never see.
+func secretURL(tag string) string { return "https://auth.example.com/callback?code=SECRET-" + tag }
+
+// loginsSeen records the logins that already got their -32042.
+var loginsSeen sync.Map
+
+// addURLTools gives the good server URL elicitation, both ways:
+//
+//	login     the first call with a given text fails with -32042 naming a
+//	          URL elicitation, then (unless the text is "nocomplete")
+//	          sends notifications/elicitation/complete; the retry
+//	          succeeds and echoes the URL. With text "again" every call
+//	          fails with -32042.
+//	open_url  sends elicitation/create in URL mode and echoes the answer
+//	          and the URL.
+func addURLTools(s *sdk.Server) {
+	sdk.AddTool(s, &sdk.Tool{Name: "login", Description: "Needs a browser sign-in first."}, func(ctx context.Context, req *sdk.CallToolRequest, in echoIn) (*sdk.CallToolResult, any, error) {
+		id := "el-" + in.Text
+		if _, seen := loginsSeen.LoadOrStore(in.Text, true); !seen || in.Text == "again" {
+			if in.Text != "nocomplete" {
+				ss := req.Session
+				go func() {
+					time.Sleep(50 * time.Millisecond)
+					_ = ss.NotifyElicitationComplete(context.Background(), &sdk.ElicitationCompleteParams{ElicitationID: id})
+				}()
+			}
+			return nil, nil, sdk.URLElicitationRequiredError([]*sdk.ElicitParams{{Mode: "url", URL: secretURL(in.Text), ElicitationID: id, Message: "Sign in to continue."}})
+		}
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "signed in at " + secretURL(in.Text)}}}, nil, nil
+	})
+	sdk.AddTool(s, &sdk.Tool{Name: "open_url", Description: "Asks the user to open a URL."}, func(ctx context.Context, req *sdk.CallToolRequest, in echoIn) (*sdk.CallToolResult, any, error) {
+		res, err := req.Session.Elicit(ctx, &sdk.ElicitParams{Mode: "url", URL: secretURL(in.Text), ElicitationID: "open-" + in.Text, Message: "Please open this."})
+		if err != nil {
+			return nil, nil, err
+		}
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: res.Action + " for " + secretURL(in.Text)}}}, nil, nil
+	})
 }

@@ -42,8 +42,9 @@ var Protocols = []string{mcpgo.ProtocolVersion20251125, mcpgo.ProtocolVersion202
 // defines; the daemon maps it to api.ErrNotFound.
 var ErrNotConfigured = fmt.Errorf("%w: no such MCP server", api.ErrNotFound)
 
-// ErrNotRunning is returned when a server is needed but not running.
-var ErrNotRunning = errors.New("mcp server is not running")
+// ErrNotRunning is returned when a server is needed but not running; the
+// daemon answers it as api.ErrUnavailable.
+var ErrNotRunning = fmt.Errorf("%w: mcp server is not running", api.ErrUnavailable)
 
 // Limits bound what a server may send. Zero fields take DefaultLimits.
 type Limits struct {
@@ -103,13 +104,16 @@ func (l Limits) withDefaults() Limits {
 // changes, tool list changes, progress of a call, a server's log line, a
 // URL elicitation completed.
 type Event struct {
-	// Kind is "state", "tools_changed", "progress", "log",
+	// Kind is "state", "tools_changed", "progress", "task", "log",
 	// "elicitation_complete", "resource_updated", "health" (a ping of a
 	// running server: Error set when it failed), "tool_called" (an
 	// authorised call is sent: Session, Tool) or "tool_completed" (its
 	// answer: Error set when it failed).
 	Kind   string
 	Server string
+	// Workspace is the root of the workspace that added Server, "" for a
+	// configured server.
+	Workspace string
 	// Session is the session the event belongs to, when known (progress).
 	Session string
 	// State and Error describe a state change.
@@ -120,9 +124,10 @@ type Event struct {
 	Progress float64
 	Total    float64
 	Message  string
-	// Tool is the prefixed tool name a progress event is about.
+	// Tool is the prefixed tool name a progress or task event is about.
 	Tool string
-	// ID is the elicitation id or resource URI.
+	// ID is the elicitation id, resource URI or task id; State is also a
+	// task's status and Message its status message.
 	ID string
 	// Duration is how long a health check took.
 	Duration time.Duration
@@ -162,7 +167,12 @@ type Options struct {
 	// StopGrace is how long a stdio server gets to exit after its stdin is
 	// closed before it is signalled; zero means 2 s.
 	StopGrace time.Duration
-	Limits    Limits
+	// URLElicitationWait bounds how long a call refused with -32042 waits,
+	// after the user accepted the URL elicitation, for the server's
+	// notifications/elicitation/complete before it fails; zero means 5
+	// minutes.
+	URLElicitationWait time.Duration
+	Limits             Limits
 	// Sampler, Elicitor and Roots answer the servers' requests; nil ones
 	// are not offered to servers.
 	Sampler  Sampler
@@ -195,7 +205,8 @@ type Manager struct {
 
 	mu         sync.Mutex
 	servers    map[string]*server            // guarded by mu; every configured server
-	registries map[*tools.Registry]bool      // guarded by mu; kept in sync with the tools
+	wsServers  map[string]map[string]*server // guarded by mu; servers workspaces added, by workspace root
+	registries map[*tools.Registry]string    // guarded by mu; kept in sync with the tools; value: its workspace
 	closed     bool                          // guarded by mu
 	elicits    map[string]context.CancelFunc // guarded by mu; open elicitations by id
 	oauth      *oauthStore                   // servers' OAuth tokens
@@ -205,7 +216,7 @@ type Manager struct {
 // stopped. Call StartAutoStart to start those marked auto_start.
 func New(o Options) (*Manager, error) {
 	for name, s := range o.Servers {
-		if err := o.checkServer(name, s); err != nil {
+		if err := checkServer(name, s, o.Sandbox); err != nil {
 			return nil, err
 		}
 	}
@@ -236,6 +247,9 @@ func New(o Options) (*Manager, error) {
 	if o.StopGrace <= 0 {
 		o.StopGrace = 2 * time.Second
 	}
+	if o.URLElicitationWait <= 0 {
+		o.URLElicitationWait = 5 * time.Minute
+	}
 	if o.Notify == nil {
 		o.Notify = func(Event) {}
 	}
@@ -246,7 +260,7 @@ func New(o Options) (*Manager, error) {
 		o.ClientVersion = "dev"
 	}
 	m := &Manager{o: o, limits: o.Limits.withDefaults(), log: o.Logger, servers: map[string]*server{},
-		registries: map[*tools.Registry]bool{}, elicits: map[string]context.CancelFunc{}, oauth: newOAuthStore(o.OAuth.Dir)}
+		wsServers: map[string]map[string]*server{}, registries: map[*tools.Registry]string{}, elicits: map[string]context.CancelFunc{}, oauth: newOAuthStore(o.OAuth.Dir)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -256,14 +270,14 @@ func New(o Options) (*Manager, error) {
 	return m, nil
 }
 
-// checkServer checks one configured server.
-func (o *Options) checkServer(name string, s config.Server) error {
+// checkServer checks one server's configuration.
+func checkServer(name string, s config.Server, sb *sandbox.Sandbox) error {
 	switch s.Transport {
 	case "stdio":
 		if s.Command == "" {
 			return fmt.Errorf("mcp server %s: stdio needs a command", name)
 		}
-		if o.Sandbox == nil {
+		if sb == nil {
 			return fmt.Errorf("mcp server %s: stdio servers need the sandbox", name)
 		}
 	case "streamable-http":
@@ -319,8 +333,8 @@ func (m *Manager) server(name string) *server {
 // List describes every configured server (astrid.listServers).
 func (m *Manager) List() []api.ServerInfo {
 	var out []api.ServerInfo
-	for _, name := range m.names() {
-		out = append(out, m.server(name).info())
+	for _, s := range m.all() {
+		out = append(out, s.info())
 	}
 	return out
 }
@@ -329,32 +343,14 @@ func (m *Manager) List() []api.ServerInfo {
 // initialize and listed its tools (astrid.startServer). Starting a running
 // server returns its info. ErrNotConfigured for an unknown name.
 func (m *Manager) Start(ctx context.Context, name string) (api.ServerInfo, error) {
-	s := m.server(name)
-	if s == nil {
-		return api.ServerInfo{}, fmt.Errorf("%w: %q", ErrNotConfigured, name)
-	}
-	m.mu.Lock()
-	closed := m.closed
-	m.mu.Unlock()
-	if closed {
-		return api.ServerInfo{}, errors.New("mcp: manager closed")
-	}
-	if err := s.start(ctx); err != nil {
-		return s.info(), err
-	}
-	return s.info(), nil
+	return m.StartIn(ctx, "", name)
 }
 
 // Stop stops a server (astrid.stopServer): its tools are withdrawn, a
 // stdio process gets its stdin closed, then SIGTERM, then SIGKILL.
 // Stopping a stopped server is not an error.
 func (m *Manager) Stop(ctx context.Context, name string) error {
-	s := m.server(name)
-	if s == nil {
-		return fmt.Errorf("%w: %q", ErrNotConfigured, name)
-	}
-	s.stop(StateStopped, "")
-	return nil
+	return m.StopIn("", name)
 }
 
 // ListTools describes the tools of the running servers, or of one server
@@ -391,15 +387,27 @@ func (m *Manager) Tools() []tools.Tool {
 	return out
 }
 
-// Attach registers the running servers' tools in reg and keeps reg in
+// Attach registers the running servers' tools in reg, with the tools
+// that reach their resources and prompts (ResourceTools), and keeps reg in
 // sync as servers start, stop and change their tool lists, until the
 // returned function is called. A tool whose name reg refuses (taken) is
-// left out and logged.
+// left out and logged. Servers a workspace added are not attached: see
+// AttachWorkspace.
 func (m *Manager) Attach(reg *tools.Registry) (detach func()) {
+	return m.AttachWorkspace(reg, "")
+}
+
+// AttachWorkspace is Attach for the registry of one workspace root: the
+// servers added by that workspace (SetWorkspaceServers) join it as well.
+func (m *Manager) AttachWorkspace(reg *tools.Registry, workspace string) (detach func()) {
 	m.mu.Lock()
-	m.registries[reg] = true
+	m.registries[reg] = workspace
 	m.mu.Unlock()
-	for _, t := range m.Tools() {
+	added := append(m.Tools(), m.ResourceTools()...)
+	for _, t := range m.workspaceTools(workspace) {
+		added = append(added, t)
+	}
+	for _, t := range added {
 		if err := reg.Register(t); err != nil {
 			m.log.Warn("mcp tool not registered", "tool", t.Spec().Name, "err", err)
 		}
@@ -408,16 +416,25 @@ func (m *Manager) Attach(reg *tools.Registry) (detach func()) {
 		m.mu.Lock()
 		delete(m.registries, reg)
 		m.mu.Unlock()
-		for _, t := range m.Tools() {
+		for _, t := range append(m.Tools(), m.ResourceTools()...) {
+			reg.Unregister(t.Spec().Name)
+		}
+		for _, t := range m.workspaceTools(workspace) {
 			reg.Unregister(t.Spec().Name)
 		}
 	}
 }
 
-// swapTools replaces old by new in every attached registry.
-func (m *Manager) swapTools(old, new []*Tool) {
+// swapTools replaces old by new in every registry attached for
+// workspace ("" : every registry, for the configured servers).
+func (m *Manager) swapTools(workspace string, old, new []*Tool) {
 	m.mu.Lock()
-	regs := slices.Collect(maps.Keys(m.registries))
+	var regs []*tools.Registry
+	for reg, ws := range m.registries {
+		if workspace == "" || ws == workspace {
+			regs = append(regs, reg)
+		}
+	}
 	m.mu.Unlock()
 	for _, reg := range regs {
 		for _, t := range old {
@@ -434,10 +451,10 @@ func (m *Manager) swapTools(old, new []*Tool) {
 // RootsChanged tells every running server that supports it that the roots
 // changed (notifications/roots/list_changed); they ask again.
 func (m *Manager) RootsChanged(ctx context.Context) {
-	for _, n := range m.names() {
-		if c := m.server(n).current(); c != nil {
+	for _, s := range m.all() {
+		if c := s.current(); c != nil {
 			if err := c.client.RootListChanges(ctx); err != nil {
-				m.log.Debug("roots list_changed not sent", "server", n, "err", err)
+				m.log.Debug("roots list_changed not sent", "server", s.name, "err", err)
 			}
 		}
 	}
@@ -449,8 +466,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.closed = true
 	m.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, n := range m.names() {
-		s := m.server(n)
+	for _, s := range m.all() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -497,6 +513,9 @@ type server struct {
 	m    *Manager
 	name string
 	cfg  config.Server
+	// workspace is the root of the workspace that added the server, ""
+	// for the configured (system and user) servers.
+	workspace string
 
 	// opMu serialises start and stop.
 	opMu sync.Mutex
@@ -513,7 +532,7 @@ type server struct {
 func (s *server) info() api.ServerInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return api.ServerInfo{Name: s.name, Transport: s.cfg.Transport, State: s.state, Tools: len(s.tools), Error: s.lastErr}
+	return api.ServerInfo{Name: s.name, Transport: s.cfg.Transport, State: s.state, Tools: len(s.tools), Error: s.lastErr, Workspace: s.workspace}
 }
 
 func (s *server) toolList() []*Tool {
@@ -567,7 +586,7 @@ func (s *server) install(c *conn) {
 	old := s.tools
 	s.conn, s.tools = c, c.tools
 	s.mu.Unlock()
-	s.m.swapTools(old, c.tools)
+	s.m.swapTools(s.workspace, old, c.tools)
 	s.setState(StateRunning, "")
 	s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 }
@@ -578,7 +597,7 @@ func (s *server) uninstall() {
 	old := s.tools
 	s.conn, s.tools = nil, nil
 	s.mu.Unlock()
-	s.m.swapTools(old, nil)
+	s.m.swapTools(s.workspace, old, nil)
 	if len(old) > 0 {
 		s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 	}

@@ -34,8 +34,8 @@ func transports(t *testing.T, trusted bool, f func(t *testing.T, e *env)) {
 
 func TestToolsThroughTheInterceptor(t *testing.T) {
 	transports(t, true, func(t *testing.T, e *env) {
-		want := []string{"mcp__good__add", "mcp__good__ask", "mcp__good__echo", "mcp__good__exit", "mcp__good__fail", "mcp__good__grow",
-			"mcp__good__peek", "mcp__good__progress", "mcp__good__read_file", "mcp__good__roots", "mcp__good__sample", "mcp__good__slow", "mcp__good__wipe"}
+		want := []string{"mcp__good__add", "mcp__good__ask", "mcp__good__echo", "mcp__good__exit", "mcp__good__fail", "mcp__good__grow", "mcp__good__login",
+			"mcp__good__open_url", "mcp__good__peek", "mcp__good__progress", "mcp__good__read_file", "mcp__good__roots", "mcp__good__sample", "mcp__good__slow", "mcp__good__wipe"}
 		if diff := cmp.Diff(want, e.toolNames()); diff != "" {
 			t.Fatalf("tools (-want +got):\n%s", diff)
 		}
@@ -243,7 +243,7 @@ func TestStartStopListAndUnknown(t *testing.T) {
 		t.Fatalf("states = %v", got)
 	}
 	info, err := e.m.Start(context.Background(), "good")
-	if err != nil || info.State != StateRunning || info.Tools != 13 || info.Transport != "stdio" {
+	if err != nil || info.State != StateRunning || info.Tools != 15 || info.Transport != "stdio" {
 		t.Fatalf("start = %+v, %v", info, err)
 	}
 	// Starting again is a no-op.
@@ -251,7 +251,7 @@ func TestStartStopListAndUnknown(t *testing.T) {
 		t.Fatalf("second start = %+v, %v", info2, err)
 	}
 	tl, err := e.m.ListTools("good")
-	if err != nil || len(tl) != 13 || tl[0].Source != "mcp:good" {
+	if err != nil || len(tl) != 15 || tl[0].Source != "mcp:good" {
 		t.Fatalf("ListTools = %d %v", len(tl), err)
 	}
 	if _, err := e.m.Start(context.Background(), "nope"); !errors.Is(err, ErrNotConfigured) {
@@ -432,7 +432,7 @@ func TestAttachDetach(t *testing.T) {
 	e.start("good")
 	reg2 := newRegistry()
 	detach := e.m.Attach(reg2)
-	if n := countPrefixed(reg2.Specs()); n != 13 {
+	if n := countPrefixed(reg2.Specs()); n != 15 {
 		t.Fatalf("attached registry has %d MCP tools", n)
 	}
 	detach()

@@ -29,7 +29,7 @@ const (
 // failures are reported in the servers' state and returned joined.
 func (m *Manager) Reconfigure(ctx context.Context, servers map[string]config.Server) (map[string]string, error) {
 	for _, name := range slices.Sorted(maps.Keys(servers)) {
-		if err := m.o.checkServer(name, servers[name]); err != nil {
+		if err := checkServer(name, servers[name], m.o.Sandbox); err != nil {
 			return nil, err
 		}
 	}

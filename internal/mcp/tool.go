@@ -134,7 +134,10 @@ func (t *Tool) Prepare(s security.Session, args json.RawMessage) (security.Actio
 	return a, security.ExecutorFunc(t.call), nil
 }
 
-// call runs the judged action on the server's current connection.
+// call runs the judged action on the server's current connection. A
+// call the server refuses with -32042 (URL elicitation required) is
+// retried once after the user completed the elicitations. Text from the
+// server has the URLs of its URL elicitations redacted.
 func (t *Tool) call(ctx context.Context, a security.Action) (_ []byte, err error) {
 	c := t.srv.current()
 	if c == nil {
@@ -150,17 +153,37 @@ func (t *Tool) call(ctx context.Context, a security.Action) (_ []byte, err error
 	}()
 	tok, end := c.begin(a.Session.ID, t.name)
 	defer end()
-	ctx, cancel := context.WithTimeout(ctx, t.srv.m.o.RequestTimeout)
-	defer cancel()
 	var args map[string]any
 	dec := json.NewDecoder(bytes.NewReader(a.Args))
 	dec.UseNumber()
 	if err := dec.Decode(&args); err != nil {
 		return nil, err
 	}
+	out, err := t.attempt(ctx, c, args, tok, a.Session.ID)
+	var ue mcpgo.URLElicitationRequiredError
+	if errors.As(err, &ue) {
+		if err := c.satisfyURLElicitations(ctx, a.Session.ID, ue); err != nil {
+			return nil, c.redactErr(err)
+		}
+		out, err = t.attempt(ctx, c, args, tok, a.Session.ID)
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("MCP server %s still asks for a URL elicitation after the user completed one; the call is not retried again", t.srv.name)
+		}
+	}
+	if err != nil {
+		return nil, c.redactErr(err)
+	}
+	return []byte(c.redact(string(out))), nil
+}
+
+// attempt makes one call, as a task when the tool supports it, within
+// RequestTimeout.
+func (t *Tool) attempt(ctx context.Context, c *conn, args map[string]any, tok, session string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.srv.m.o.RequestTimeout)
+	defer cancel()
 	useTask := t.task == mcpgo.TaskSupportRequired || (t.task == mcpgo.TaskSupportOptional && c.caps.Tasks != nil)
 	if useTask {
-		return t.callTask(ctx, c, args, tok)
+		return t.callTask(ctx, c, args, tok, session)
 	}
 	req := mcpgo.CallToolRequest{}
 	req.Params.Name = t.tool
@@ -181,6 +204,18 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// redactErr redacts the URLs of URL elicitations from an error's text.
+func (c *conn) redactErr(err error) error {
+	var te *ToolError
+	if errors.As(err, &te) {
+		return &ToolError{Text: c.redact(te.Text)}
+	}
+	if r := c.redact(err.Error()); r != err.Error() {
+		return errors.New(r)
+	}
+	return err
+}
+
 // stillListed reports whether the live connection still offers the tool.
 func (t *Tool) stillListed(c *conn) bool {
 	s := t.srv
@@ -194,8 +229,13 @@ func (t *Tool) stillListed(c *conn) bool {
 	return false
 }
 
-// callErr turns a failed request into the error the model sees.
+// callErr turns a failed request into the error the model sees. A
+// URL-elicitation-required error is returned as is, for the retry.
 func (c *conn) callErr(ctx context.Context, err error) error {
+	var ue mcpgo.URLElicitationRequiredError
+	if errors.As(err, &ue) {
+		return ue
+	}
 	select {
 	case <-c.dead:
 		if w := c.why(); w != nil {
@@ -211,9 +251,12 @@ func (c *conn) callErr(ctx context.Context, err error) error {
 }
 
 // callTask calls the tool as a task (tools/call with "task"), waits for it
-// to finish, polling at the server's interval, and fetches its result. A
-// cancelled call cancels the task.
-func (t *Tool) callTask(ctx context.Context, c *conn, args map[string]any, tok string) ([]byte, error) {
+// to finish, polling at the server's interval, and fetches its result.
+// Each status change is an Event of kind "task"; while the task is
+// input_required, tasks/result carries the server's elicitation and
+// sampling requests, which are answered as any others. A cancelled call
+// cancels the task (tasks/cancel).
+func (t *Tool) callTask(ctx context.Context, c *conn, args map[string]any, tok, session string) ([]byte, error) {
 	params := map[string]any{"name": t.tool, "arguments": args, "task": map[string]any{}, "_meta": map[string]any{"progressToken": tok}}
 	raw, err := c.tap.raw(ctx, string(mcpgo.MethodToolsCall), params)
 	if err != nil {
@@ -233,15 +276,27 @@ func (t *Tool) callTask(ctx context.Context, c *conn, args map[string]any, tok s
 		}
 		return t.render(res.Content, res.StructuredContent, res.IsError)
 	}
-	id := created.Task.TaskId
-	status := created.Task.Status
-	for !status.IsTerminal() {
-		if status == mcpgo.TaskStatusInputRequired {
-			// The server asks for input through elicitation while the
-			// task waits; tasks/result delivers those requests.
+	id := clipRunes(created.Task.TaskId, 256)
+	status, msg := created.Task.Status, created.Task.StatusMessage
+	last := ""
+	notify := func() {
+		if key := string(status) + "\x00" + msg; key != last {
+			last = key
+			c.srv.m.o.Notify(Event{Kind: "task", Server: c.srv.name, Session: session, Tool: t.name, ID: id, State: string(status), Message: c.redact(clipRunes(msg, 500))})
+		}
+	}
+	cancelTask := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = c.client.CancelTask(cctx, mcpgo.CancelTaskRequest{Params: mcpgo.CancelTaskParams{TaskId: created.Task.TaskId}})
+		cancel()
+	}
+	for {
+		notify()
+		// While input_required, the server's requests come through
+		// tasks/result, so the loop ends there too.
+		if status.IsTerminal() || status == mcpgo.TaskStatusInputRequired {
 			break
 		}
-		c.srv.m.o.Notify(Event{Kind: "progress", Server: c.srv.name, Tool: t.name, Message: "task " + string(status)})
 		wait := 500 * time.Millisecond
 		if created.Task.PollInterval != nil && *created.Task.PollInterval > 0 {
 			wait = min(time.Duration(*created.Task.PollInterval)*time.Millisecond, 10*time.Second)
@@ -250,25 +305,36 @@ func (t *Tool) callTask(ctx context.Context, c *conn, args map[string]any, tok s
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_, _ = c.client.CancelTask(cctx, mcpgo.CancelTaskRequest{Params: mcpgo.CancelTaskParams{TaskId: id}})
-			cancel()
+			cancelTask()
 			return nil, c.callErr(ctx, ctx.Err())
 		case <-timer.C:
 		}
-		got, err := c.client.GetTask(ctx, mcpgo.GetTaskRequest{Params: mcpgo.GetTaskParams{TaskId: id}})
+		got, err := c.client.GetTask(ctx, mcpgo.GetTaskRequest{Params: mcpgo.GetTaskParams{TaskId: created.Task.TaskId}})
 		if err != nil {
+			if ctx.Err() != nil {
+				cancelTask()
+			}
 			return nil, c.callErr(ctx, err)
 		}
-		status = got.Status
+		status, msg = got.Status, got.StatusMessage
 		created.Task.PollInterval = got.PollInterval
 	}
 	if status == mcpgo.TaskStatusCancelled {
 		return nil, fmt.Errorf("MCP server %s cancelled the task", c.srv.name)
 	}
-	res, err := c.client.TaskResult(ctx, mcpgo.TaskResultRequest{Params: mcpgo.TaskResultParams{TaskId: id}})
+	res, err := c.client.TaskResult(ctx, mcpgo.TaskResultRequest{Params: mcpgo.TaskResultParams{TaskId: created.Task.TaskId}})
 	if err != nil {
+		if ctx.Err() != nil {
+			cancelTask()
+		}
 		return nil, c.callErr(ctx, err)
+	}
+	if !status.IsTerminal() {
+		status, msg = mcpgo.TaskStatusCompleted, ""
+		if res.IsError {
+			status = mcpgo.TaskStatusFailed
+		}
+		notify()
 	}
 	return t.render(res.Content, res.StructuredContent, res.IsError || status == mcpgo.TaskStatusFailed)
 }
@@ -313,12 +379,17 @@ func (t *Tool) render(content []mcpgo.Content, structured any, isError bool) ([]
 			b.Write(raw)
 		}
 	}
-	text := b.String()
-	if lim := t.srv.m.limits.ResultChars; len([]rune(text)) > lim {
-		text = clipRunes(text, lim) + fmt.Sprintf("\n[output cut at %d characters]", lim)
-	}
+	text := t.srv.m.clipResult(b.String())
 	if isError {
 		return nil, &ToolError{Text: text}
 	}
 	return []byte(text), nil
+}
+
+// clipResult bounds the text of a result given to the model.
+func (m *Manager) clipResult(text string) string {
+	if lim := m.limits.ResultChars; len([]rune(text)) > lim {
+		text = clipRunes(text, lim) + fmt.Sprintf("\n[output cut at %d characters]", lim)
+	}
+	return text
 }

@@ -236,7 +236,10 @@ func (b *Backend) StartServer(ctx context.Context, c daemon.Caller, p api.Server
 	if b.MCP == nil {
 		return b.Unavailable.StartServer(ctx, c, p)
 	}
-	return b.MCP.Start(ctx, p.Name)
+	if err := b.loadWorkspace(p.Workspace); err != nil {
+		return api.ServerInfo{}, err
+	}
+	return b.MCP.StartIn(ctx, p.Workspace, p.Name)
 }
 
 // StopServer implements daemon.Backend.
@@ -244,7 +247,7 @@ func (b *Backend) StopServer(ctx context.Context, c daemon.Caller, p api.ServerP
 	if b.MCP == nil {
 		return b.Unavailable.StopServer(ctx, c, p)
 	}
-	return api.Empty{}, b.MCP.Stop(ctx, p.Name)
+	return api.Empty{}, b.MCP.StopIn(p.Workspace, p.Name)
 }
 
 // ListTools implements daemon.Backend: the tools of one MCP server, or the

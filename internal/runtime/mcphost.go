@@ -95,7 +95,7 @@ func (r *Runtime) Elicit(ctx context.Context, req mcp.ElicitRequest) (mcp.Elicit
 	// NOTE: in URL mode the URL goes to the human only; the model never
 	// sees it.
 	r.publish(req.Session, api.EventElicitationNeeded, api.ElicitationNeeded{Request: req.ID, Server: req.Server, Mode: req.Mode,
-		Message: req.Message, Schema: req.Schema, URL: req.URL})
+		Message: req.Message, Schema: req.Schema, URL: req.URL, Domain: req.Domain, ElicitationID: req.ElicitationID})
 	timeout := 300 * time.Second
 	if l, err := r.load(ctx, req.Session); err == nil {
 		if prof, err := r.o.Core.Profile(l.rec.Workspace); err == nil && prof.ApprovalTimeout > 0 {

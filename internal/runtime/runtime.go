@@ -191,7 +191,19 @@ func (r *Runtime) registry(workspace string) (*tools.Registry, error) {
 		}
 	}
 	if r.mcp != nil {
-		r.mcp.Attach(reg) // MCP tools come and go with their servers
+		// The servers the workspace's own configuration adds are
+		// untrusted: the Manager never starts them on its own, every call
+		// asks, and only this workspace's registry offers their tools.
+		servers, err := r.o.Core.WorkspaceServers(workspace)
+		if err != nil {
+			return nil, err
+		}
+		if len(servers) > 0 {
+			if err := r.mcp.SetWorkspaceServers(workspace, servers); err != nil {
+				return nil, err
+			}
+		}
+		r.mcp.AttachWorkspace(reg, workspace) // MCP tools come and go with their servers
 	}
 	// NOTE: r.mu is held; the shared tools take their own lock only.
 	if err := r.shared.addTo(reg, workspace); err != nil {
@@ -241,12 +253,23 @@ func (r *Runtime) waitApproval(ctx context.Context, top *live, req approval.Requ
 // first answer wins; a later one gets api.ErrConflict, an unknown request
 // api.ErrNotFound.
 func (r *Runtime) Answer(session, request string, a approval.Answer) error {
-	r.mu.Lock()
-	p, ok := r.pending[request]
-	if ok && p.session == session {
-		delete(r.pending, request)
+	// NOTE: the interceptor announces a request (approval_needed) just
+	// before it calls the session's Asker, and the PreApproval hooks run
+	// before the Asker registers it: a quick frontend's answer can arrive
+	// first. It waits a moment for the request to be registered.
+	var p *pendingApproval
+	var ok bool
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r.mu.Lock()
+		p, ok = r.pending[request]
+		if ok && p.session == session {
+			delete(r.pending, request)
+		}
+		r.mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			break
+		}
 	}
-	r.mu.Unlock()
 	if !ok || p.session != session {
 		return fmt.Errorf("%w: no approval request %s is waiting in session %s", api.ErrNotFound, request, session)
 	}
@@ -277,7 +300,9 @@ func (r *Runtime) emit(kind events.Kind, session string, data any) {
 }
 
 // emitMCP publishes an MCP server's state changes, tool calls and health
-// checks.
+// checks on the bus, and shows progress, task status, URL elicitation
+// completions and resource updates to the frontends of the session they
+// belong to (daemon-wide when none).
 func (r *Runtime) emitMCP(ev mcp.Event) {
 	switch ev.Kind {
 	case "tool_called":
@@ -288,6 +313,22 @@ func (r *Runtime) emitMCP(ev mcp.Event) {
 		return
 	case "health":
 		r.emit(events.HealthCheckCompleted, "", events.Health{Component: "mcp:" + ev.Server, OK: ev.Error == "", Error: ev.Error, Duration: ev.Duration})
+		return
+	case "progress":
+		if ev.Session != "" {
+			r.publish(ev.Session, api.EventMCPProgress, api.MCPProgress{Server: ev.Server, Tool: ev.Tool, Progress: ev.Progress, Total: ev.Total, Message: ev.Message})
+		}
+		return
+	case "task":
+		if ev.Session != "" {
+			r.publish(ev.Session, api.EventMCPTask, api.MCPTask{Server: ev.Server, Tool: ev.Tool, Task: ev.ID, Status: ev.State, Message: ev.Message})
+		}
+		return
+	case "elicitation_complete":
+		r.publish(ev.Session, api.EventElicitationCompleted, api.ElicitationCompleted{Server: ev.Server, ElicitationID: ev.ID})
+		return
+	case "resource_updated":
+		r.publish("", api.EventMCPResourceUpdated, api.MCPResourceUpdated{Server: ev.Server, URI: ev.ID})
 		return
 	case "state":
 	default:
