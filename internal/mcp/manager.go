@@ -277,7 +277,7 @@ func (m *Manager) StartAutoStart(ctx context.Context) error {
 	var errs []error
 	for _, name := range m.names() {
 		s := m.server(name)
-		if s.cfg.AutoStart && s.cfg.Trusted {
+		if s != nil && s.cfg.AutoStart && s.cfg.Trusted {
 			if _, err := m.Start(ctx, name); err != nil {
 				errs = append(errs, err)
 			}
@@ -304,7 +304,9 @@ func (m *Manager) server(name string) *server {
 func (m *Manager) List() []api.ServerInfo {
 	var out []api.ServerInfo
 	for _, name := range m.names() {
-		out = append(out, m.server(name).info())
+		if s := m.server(name); s != nil { // an owned server may just have gone
+			out = append(out, s.info())
+		}
 	}
 	return out
 }
@@ -356,7 +358,11 @@ func (m *Manager) ListTools(server string) ([]api.ToolInfo, error) {
 	}
 	var out []api.ToolInfo
 	for _, n := range names {
-		for _, t := range m.server(n).toolList() {
+		s := m.server(n)
+		if s == nil {
+			continue
+		}
+		for _, t := range s.toolList() {
 			sp := t.Spec()
 			out = append(out, api.ToolInfo{Name: sp.Name, Source: "mcp:" + n, Description: sp.Description, InputSchema: sp.InputSchema})
 		}
@@ -364,11 +370,16 @@ func (m *Manager) ListTools(server string) ([]api.ToolInfo, error) {
 	return out, nil
 }
 
-// Tools returns the tools of every running server, for a tools.Registry.
+// Tools returns the tools of every running configured server, for a
+// tools.Registry (an owned server's tools go to its owner).
 func (m *Manager) Tools() []tools.Tool {
 	var out []tools.Tool
 	for _, n := range m.names() {
-		for _, t := range m.server(n).toolList() {
+		s := m.server(n)
+		if s == nil || s.owned != nil {
+			continue
+		}
+		for _, t := range s.toolList() {
 			out = append(out, t)
 		}
 	}
@@ -419,7 +430,11 @@ func (m *Manager) swapTools(old, new []*Tool) {
 // changed (notifications/roots/list_changed); they ask again.
 func (m *Manager) RootsChanged(ctx context.Context) {
 	for _, n := range m.names() {
-		if c := m.server(n).current(); c != nil {
+		s := m.server(n)
+		if s == nil {
+			continue
+		}
+		if c := s.current(); c != nil {
 			if err := c.client.RootListChanges(ctx); err != nil {
 				m.log.Debug("roots list_changed not sent", "server", n, "err", err)
 			}
@@ -435,6 +450,9 @@ func (m *Manager) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, n := range m.names() {
 		s := m.server(n)
+		if s == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -481,6 +499,8 @@ type server struct {
 	m    *Manager
 	name string
 	cfg  config.Server
+	// owned is set for a server added with AddOwned.
+	owned *Owned
 
 	// opMu serialises start and stop.
 	opMu sync.Mutex
@@ -551,7 +571,7 @@ func (s *server) install(c *conn) {
 	old := s.tools
 	s.conn, s.tools = c, c.tools
 	s.mu.Unlock()
-	s.m.swapTools(old, c.tools)
+	s.swap(old, c.tools)
 	s.setState(StateRunning, "")
 	s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 }
@@ -562,7 +582,7 @@ func (s *server) uninstall() {
 	old := s.tools
 	s.conn, s.tools = nil, nil
 	s.mu.Unlock()
-	s.m.swapTools(old, nil)
+	s.swap(old, nil)
 	if len(old) > 0 {
 		s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 	}
