@@ -69,7 +69,9 @@ func TestOwnedServer(t *testing.T) {
 	}
 	// A profile that refuses the binary stops the start.
 	bad := owned("capsule-x-refused", true)
-	bad.Profile = func(sandbox.Profile, string) (sandbox.Profile, error) { return sandbox.Profile{}, errors.New("not in the capsule") }
+	bad.Profile = func(sandbox.Profile, string) (sandbox.Profile, error) {
+		return sandbox.Profile{}, errors.New("not in the capsule")
+	}
 	if _, err := e.m.AddOwned(ctx, bad); err == nil || !strings.Contains(err.Error(), "not in the capsule") {
 		t.Fatalf("AddOwned with a refusing profile = %v", err)
 	}
