@@ -75,6 +75,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the cron scheduler; nil means time.Now.
 	Now func() time.Time
+	// MCP runs the capsules' [[mcp_server]] entries (mcp.go); nil fails
+	// the load of a capsule that has one.
+	MCP MCPHost
+	// StageRoot holds the copies of capsule directories their MCP servers
+	// run in; it must lie outside Home. "" means a directory in the
+	// system's temp dir.
+	StageRoot string
 	// Notify, if set, is told of every load (api.EventCapsuleLoaded),
 	// failed load (api.EventCapsuleFailed) and unload
 	// (api.EventCapsuleUnloaded), for the daemon to publish. It must not
@@ -251,6 +258,16 @@ func (m *Manager) load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 			registered = append(registered, d.Name)
 		}
 	}
+	if err := m.startServers(ctx, c); err != nil {
+		for _, n := range registered {
+			m.o.Tools.Unregister(n)
+		}
+		c.close(ctx)
+		m.mu.Lock()
+		m.failed[id] = err.Error()
+		m.mu.Unlock()
+		return api.CapsuleInfo{ID: id, Name: id, State: "failed", Error: err.Error()}, err
+	}
 	m.mu.Lock()
 	m.loaded[id] = c
 	delete(m.failed, id)
@@ -311,7 +328,7 @@ func (m *Manager) open(ctx context.Context, id string) (*Capsule, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Capsule{m: m, id: id, dir: dir, workspace: st.Workspace, man: man, caps: man.Capabilities, env: env, stamp: m.stamp(id)}
+	c := &Capsule{m: m, id: id, dir: dir, workspace: st.Workspace, man: man, caps: man.Capabilities, env: env, stamp: m.stamp(id), grant: g}
 	if man.Component != nil {
 		if c.mod, err = m.eng.compile(ctx, wasm, man.Component.Hash); err != nil {
 			return nil, fmt.Errorf("capsule %s: %w", id, err)
@@ -348,6 +365,7 @@ func (m *Manager) Unload(ctx context.Context, id string) error {
 			m.o.Tools.Unregister(d.Name)
 		}
 	}
+	m.stopServers(ctx, c)
 	m.bus.drop(id)
 	c.close(ctx)
 	m.log.Info("capsule unloaded", "capsule", id)
@@ -539,8 +557,11 @@ func (m *Manager) Tools() []tools.Tool {
 
 func (c *Capsule) info() api.CapsuleInfo {
 	engine := "static"
-	if c.mod != nil {
+	switch {
+	case c.mod != nil:
 		engine = "wasm"
+	case len(c.man.MCPServers) > 0:
+		engine = "mcp"
 	}
 	return api.CapsuleInfo{ID: c.id, Name: c.man.Package.Name, Version: c.man.Package.Version, Engine: engine, State: "loaded"}
 }

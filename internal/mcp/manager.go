@@ -741,9 +741,10 @@ func (s *server) connect(ctx context.Context) (c *conn, err error) {
 	if err != nil {
 		return nil, err
 	}
+	live := c // the named result is nil by the time a failure returns
 	defer func() {
 		if err != nil {
-			c.close(0)
+			live.close(0)
 		}
 	}()
 	opts := []client.ClientOption{client.WithProtocolVersion(Protocols[0])}
