@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capability"
 	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
@@ -75,6 +76,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the cron scheduler; nil means time.Now.
 	Now func() time.Time
+	// Deferred is the interceptor's queue of deferred approvals: a
+	// capsule's deferred host call runs once its approval is granted
+	// (deferred.go). Nil: deferred calls are never resumed.
+	Deferred approval.DeferredStore
 	// MCP runs the capsules' [[mcp_server]] entries (mcp.go); nil fails
 	// the load of a capsule that has one.
 	MCP MCPHost
@@ -117,6 +122,11 @@ type Manager struct {
 
 	user *capsulepkg.Store
 
+	// hf are the host functions (deferred calls are replayed through
+	// them); resumeMu serialises the resumption of deferred calls.
+	hf       *hostFuncs
+	resumeMu sync.Mutex
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
@@ -144,7 +154,8 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 	}
 	m := &Manager{o: o, ic: o.Interceptor, kv: o.KV, audit: o.Audit, log: o.Logger, bus: newBus(), now: o.Now,
 		loaded: map[string]*Capsule{}, failed: map[string]string{}, failedStamp: map[string]string{}, uplinks: map[string]string{}, jobs: map[string]*cronJob{}, workspaces: map[string]*capsulepkg.Store{}}
-	eng, err := newEngine(ctx, o.Limits, o.CacheDir, newHostFuncs(m), o.Logger)
+	m.hf = newHostFuncs(m)
+	eng, err := newEngine(ctx, o.Limits, o.CacheDir, m.hf, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -165,13 +176,17 @@ func (m *Manager) Start(ctx context.Context) {
 		defer m.wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		last := time.Now()
+		last, lastDeferred := time.Now(), time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				m.Tick(ctx, m.now())
+				if m.o.Deferred != nil && time.Since(lastDeferred) >= deferredInterval {
+					m.ResumeDeferred(ctx)
+					lastDeferred = time.Now()
+				}
 				if time.Since(last) >= RescanInterval {
 					m.Rescan(ctx)
 					last = time.Now()

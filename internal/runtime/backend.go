@@ -107,8 +107,8 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 	cm, err := capsule.New(context.Background(), capsule.Options{
 		Home: deps.Core.Home.Path(), Sealer: sealer, Trust: r.trust, Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
-		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
-		MCP:    capsuleServers, StageRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-capsules-%d", os.Getuid())),
+		Limits:   capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
+		Deferred: deps.Core.DB.Deferred(), MCP: capsuleServers, StageRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-capsules-%d", os.Getuid())),
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
 			r.emitCapsule(t, info)
 			if e, err := api.NewEvent("", t, info); err == nil {
