@@ -37,6 +37,7 @@ const (
 	FnCronSchedule   = "cron_schedule"
 	FnCronCancel     = "cron_cancel"
 	FnElicit         = "elicit"
+	FnDeferredResult = "deferred_result"
 )
 
 // HostFunctions lists every host function name.
@@ -49,6 +50,7 @@ var HostFunctions = []string{
 	FnUplinkRegister, FnUplinkSend,
 	FnCronSchedule, FnCronCancel,
 	FnElicit,
+	FnDeferredResult,
 }
 
 // Guest exports.

@@ -115,6 +115,7 @@
 //	cron_schedule   job name        schedule   -
 //	cron_cancel     job name        -          -
 //	elicit          JSON ElicitRequest -       the user's answer
+//	deferred_result approval id     -          the deferred call's payload (see below)
 //
 // Paths are relative to the session's workspace or absolute; they are
 // resolved (symlinks, "..") and must fall under a root of
@@ -132,4 +133,19 @@
 // resolved to, the rest as capsule://<id>/<capability>. The interceptor
 // may ask the session's user, which counts against the call's time limit;
 // if nobody can answer, the status is 6 (deferred).
+//
+// Deferred calls. A deferred call's payload is "approval <id>: <reason>"
+// (the error reads "deferred: approval <id>: ..."; DeferredID extracts
+// the id). The host keeps the call. When a human later answers approval
+// <id> (astrid approvals, or any frontend), the host makes the call again,
+// exactly once, with the capsule's grants and the policy in force then,
+// and only if it is still exactly the approved action; a refused approval
+// is recorded as a denial. The capsule takes the outcome with
+// deferred_result(id) (DeferredResult): the payload and status the call
+// had (1 denied for a refused approval), or status 6 while the approval
+// waits. An outcome is delivered once, then forgotten; it survives a
+// restart of the daemon; only the capsule that made the call can read it
+// (another gets status 2). A capsule has at most 100 deferred calls
+// waiting; past that its deferrals say their result will not be
+// delivered.
 package sdk

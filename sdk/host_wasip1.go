@@ -171,3 +171,10 @@ func Elicit(req ElicitRequest) (string, error) {
 	b, err := call(hostElicit, a, nil)
 	return string(b), err
 }
+
+// DeferredResult returns the outcome of a host call that was deferred
+// (see DeferredID) once a human answered its approval: the call's payload,
+// or its error (status denied for a refused approval). While the approval
+// waits the error has status deferred; retry later. A final outcome is
+// delivered once; afterwards the id is not found.
+func DeferredResult(id string) ([]byte, error) { return call(hostDeferredResult, []byte(id), nil) }

@@ -78,3 +78,6 @@ func hostCronCancel(ap unsafe.Pointer, al uint32, bp unsafe.Pointer, bl uint32, 
 
 //go:wasmimport astrid elicit
 func hostElicit(ap unsafe.Pointer, al uint32, bp unsafe.Pointer, bl uint32, op unsafe.Pointer, oc uint32) uint64
+
+//go:wasmimport astrid deferred_result
+func hostDeferredResult(ap unsafe.Pointer, al uint32, bp unsafe.Pointer, bl uint32, op unsafe.Pointer, oc uint32) uint64

@@ -19,6 +19,22 @@ func (e *Error) Error() string { return e.Status.String() + ": " + e.Msg }
 // IsNotFound reports whether err is a StatusNotFound *Error.
 func IsNotFound(err error) bool { return statusOf(err) == StatusNotFound }
 
+// DeferredID returns the approval id of a host call that was deferred
+// (status deferred, message "approval <id>: <reason>"): pass it to
+// DeferredResult later. ok is false for any other error.
+func DeferredID(err error) (id string, ok bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Status != StatusDeferred {
+		return "", false
+	}
+	rest, found := strings.CutPrefix(e.Msg, "approval ")
+	if !found {
+		return "", false
+	}
+	id, _, _ = strings.Cut(rest, ":")
+	return id, id != ""
+}
+
 // IsDenied reports whether err is a StatusDenied *Error.
 func IsDenied(err error) bool { return statusOf(err) == StatusDenied }
 

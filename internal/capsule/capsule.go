@@ -33,6 +33,13 @@ type Capsule struct {
 	mod  wazero.CompiledModule // nil for a capsule without a component
 	// stamp identifies the files it was loaded from (Manager.Rescan).
 	stamp string
+	// stage is the copy of dir its MCP servers run in; servers are their
+	// names (mcp.go). Set by load, cleared by unload.
+	stage   string
+	servers []string
+	// grant is what the user granted at install (the hashes of local MCP
+	// server commands).
+	grant capsulepkg.Grant
 
 	mu     sync.Mutex
 	inst   *instance // guarded by mu; nil until the first call and after a trap

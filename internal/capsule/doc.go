@@ -36,6 +36,20 @@
 // and replayed as a stream. The tool calls it proposes are judged by the
 // interceptor like any model's.
 //
+// # MCP servers
+//
+// A capsule's [[mcp_server]] entries run as MCP servers it owns, through
+// the runtime's MCP manager (Options.MCP, mcp.Manager.AddOwned), started
+// at load and stopped at unload. Naming, trust and the sandbox profile
+// built from the capsule's grants are described in mcp.go.
+//
+// # Deferred host calls
+//
+// A host call whose approval nobody answered is recorded, resumed exactly
+// once through the interceptor's RunDeferred when a human approves it (or
+// marked denied), and its outcome handed to the capsule by the host
+// function deferred_result; see deferred.go.
+//
 // # Engine
 //
 // One wazero runtime per Manager compiles every component, with memory

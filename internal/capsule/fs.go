@@ -85,7 +85,7 @@ func (m *Manager) fsRun(ctx context.Context, cs *callState, op fsOp, path, data 
 	if err != nil {
 		return nil, err
 	}
-	return m.ic.Run(ctx, a, security.ExecutorFunc(func(_ context.Context, a security.Action) ([]byte, error) {
+	return cs.run(ctx, a, security.ExecutorFunc(func(_ context.Context, a security.Action) ([]byte, error) {
 		return do(a.Path)
 	}))
 }

@@ -87,7 +87,7 @@ func (cs *callState) gated(ctx context.Context, capability string, declared bool
 	if !declared {
 		return nil, cs.refuse(ctx, a.Kind, a.Resource, a.Args, RuleGrant, capability+" was not declared in Capsule.toml or not granted at install")
 	}
-	return cs.c.m.ic.Run(ctx, a, security.ExecutorFunc(func(ctx context.Context, _ security.Action) ([]byte, error) {
+	return cs.run(ctx, a, security.ExecutorFunc(func(ctx context.Context, _ security.Action) ([]byte, error) {
 		return do(ctx)
 	}))
 }

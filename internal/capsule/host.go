@@ -34,6 +34,7 @@ type hostImpl func(ctx context.Context, cs *callState, a, b []byte) ([]byte, err
 
 // hostFuncs are the host functions of a Manager's engine.
 type hostFuncs struct {
+	m     *Manager
 	funcs map[string]hostImpl
 }
 
@@ -54,6 +55,10 @@ type callState struct {
 	hostCalls int
 	logLines  int
 	publishes int
+	// resume is the deferred approval this call resumes (deferred.go);
+	// deferred is set when the interceptor deferred the call's action.
+	resume   string
+	deferred *security.DeferredError
 }
 
 // hostError is a refusal or failure with the status the guest sees.
@@ -131,6 +136,17 @@ func (h *hostFuncs) adapt(name string, fn hostImpl) api.GoModuleFunc {
 			}
 			st, payload = statusOf(err), []byte(err.Error())
 		}
+		if cs != nil && cs.deferred != nil {
+			// The approval was deferred: the call is recorded so that its
+			// result reaches the capsule once a human answers.
+			de := cs.deferred
+			cs.deferred = nil
+			st, payload = sdk.StatusDeferred, deferredPayload(de)
+			if rerr := h.m.recordDeferred(ctx, cs, name, a, b, de.ID); rerr != nil {
+				h.m.log.Error("a deferred capsule call was not recorded", "capsule", cs.c.id, "approval", de.ID, "err", rerr)
+				payload = append(payload, "; its result will not be delivered: "+rerr.Error()...)
+			}
+		}
 		n := uint32(len(payload))
 		switch {
 		case n <= outCap:
@@ -146,7 +162,7 @@ func (h *hostFuncs) adapt(name string, fn hostImpl) api.GoModuleFunc {
 
 // newHostFuncs returns every host function; m serves them.
 func newHostFuncs(m *Manager) *hostFuncs {
-	return &hostFuncs{funcs: map[string]hostImpl{
+	return &hostFuncs{m: m, funcs: map[string]hostImpl{
 		sdk.FnResult:         hostResult,
 		sdk.FnOutput:         hostOutput,
 		sdk.FnLog:            m.hostLog,
@@ -171,6 +187,7 @@ func newHostFuncs(m *Manager) *hostFuncs {
 		sdk.FnCronSchedule:   m.cronSchedule,
 		sdk.FnCronCancel:     m.cronCancel,
 		sdk.FnElicit:         m.elicit,
+		sdk.FnDeferredResult: m.deferredResult,
 	}}
 }
 

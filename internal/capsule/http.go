@@ -79,7 +79,7 @@ func (m *Manager) httpRequest(ctx context.Context, cs *callState, a, _ []byte) (
 	}
 	act := security.Action{Kind: security.Network, Resource: resource, Args: args, Session: cs.sess,
 		Host: host, Port: port, Addrs: addrs, Summary: fmt.Sprintf("Capsule %s: %s %s", cs.c.id, req.Method, clipString(req.URL, 200))}
-	return m.ic.Run(ctx, act, security.ExecutorFunc(func(ctx context.Context, a security.Action) ([]byte, error) {
+	return cs.run(ctx, act, security.ExecutorFunc(func(ctx context.Context, a security.Action) ([]byte, error) {
 		return doHTTP(ctx, req, u, a.Addrs, a.Port)
 	}))
 }

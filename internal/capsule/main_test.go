@@ -126,9 +126,47 @@ type env struct {
 	reg     *tools.Registry
 	m       *Manager
 	sess    security.Session
+	o       envOptions
 
 	mu    sync.Mutex
 	asked []approval.Request
+}
+
+// newManager returns a Manager over e's state (closed at the end of the
+// test), as a daemon (re)started over the same $ASTRID_HOME would have.
+func (e *env) newManager() *Manager {
+	t := e.t
+	t.Helper()
+	e.reg = tools.New(tools.Options{})
+	sealer, err := capsulepkg.OpenSealer(filepath.Join(e.home, "keys", capsulepkg.SecretKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := compileCache
+	if e.o.noCache {
+		cache = ""
+	}
+	m, err := New(context.Background(), Options{
+		Home:        e.home,
+		Sealer:      sealer,
+		Interceptor: e.core.Interceptor,
+		Audit:       e.core.Audit,
+		Tokens:      e.core.Tokens,
+		KV:          store.CapsuleKV{DB: e.core.DB},
+		Deferred:    e.core.DB.Deferred(),
+		Tools:       e.reg,
+		Limits:      e.o.limits,
+		CacheDir:    cache,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
 }
 
 type envOptions struct {
@@ -164,34 +202,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.core.Close() })
-	e.reg = tools.New(tools.Options{})
-	sealer, err := capsulepkg.OpenSealer(filepath.Join(e.home, "keys", capsulepkg.SecretKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache := compileCache
-	if o.noCache {
-		cache = ""
-	}
-	e.m, err = New(context.Background(), Options{
-		Home:        e.home,
-		Sealer:      sealer,
-		Interceptor: e.core.Interceptor,
-		Audit:       e.core.Audit,
-		Tokens:      e.core.Tokens,
-		KV:          store.CapsuleKV{DB: e.core.DB},
-		Tools:       e.reg,
-		Limits:      o.limits,
-		CacheDir:    cache,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := e.m.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
+	e.o = o
+	e.m = e.newManager()
 	// A human who allows whatever reaches approval; policy still refuses
 	// what it refuses.
 	e.sess = security.Session{ID: "s1", Principal: "tester", Frontend: "test", Workspace: e.ws, Mode: security.Autonomous,

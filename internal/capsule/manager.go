@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/capability"
 	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
@@ -75,6 +76,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the cron scheduler; nil means time.Now.
 	Now func() time.Time
+	// Deferred is the interceptor's queue of deferred approvals: a
+	// capsule's deferred host call runs once its approval is granted
+	// (deferred.go). Nil: deferred calls are never resumed.
+	Deferred approval.DeferredStore
+	// MCP runs the capsules' [[mcp_server]] entries (mcp.go); nil fails
+	// the load of a capsule that has one.
+	MCP MCPHost
+	// StageRoot holds the copies of capsule directories their MCP servers
+	// run in; it must lie outside Home. "" means a directory in the
+	// system's temp dir.
+	StageRoot string
 	// Notify, if set, is told of every load (api.EventCapsuleLoaded),
 	// failed load (api.EventCapsuleFailed) and unload
 	// (api.EventCapsuleUnloaded), for the daemon to publish. It must not
@@ -114,6 +126,11 @@ type Manager struct {
 
 	user *capsulepkg.Store
 
+	// hf are the host functions (deferred calls are replayed through
+	// them); resumeMu serialises the resumption of deferred calls.
+	hf       *hostFuncs
+	resumeMu sync.Mutex
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
@@ -141,7 +158,8 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 	}
 	m := &Manager{o: o, ic: o.Interceptor, kv: o.KV, audit: o.Audit, log: o.Logger, bus: newBus(), now: o.Now,
 		loaded: map[string]*Capsule{}, failed: map[string]string{}, failedStamp: map[string]string{}, uplinks: map[string]string{}, jobs: map[string]*cronJob{}, workspaces: map[string]*capsulepkg.Store{}}
-	eng, err := newEngine(ctx, o.Limits, o.CacheDir, newHostFuncs(m), o.Logger)
+	m.hf = newHostFuncs(m)
+	eng, err := newEngine(ctx, o.Limits, o.CacheDir, m.hf, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -162,13 +180,17 @@ func (m *Manager) Start(ctx context.Context) {
 		defer m.wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		last := time.Now()
+		last, lastDeferred := time.Now(), time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				m.Tick(ctx, m.now())
+				if m.o.Deferred != nil && time.Since(lastDeferred) >= deferredInterval {
+					m.ResumeDeferred(ctx)
+					lastDeferred = time.Now()
+				}
 				if time.Since(last) >= RescanInterval {
 					m.Rescan(ctx)
 					last = time.Now()
@@ -255,6 +277,16 @@ func (m *Manager) load(ctx context.Context, id string) (api.CapsuleInfo, error) 
 			registered = append(registered, d.Name)
 		}
 	}
+	if err := m.startServers(ctx, c); err != nil {
+		for _, n := range registered {
+			m.o.Tools.Unregister(n)
+		}
+		c.close(ctx)
+		m.mu.Lock()
+		m.failed[id] = err.Error()
+		m.mu.Unlock()
+		return api.CapsuleInfo{ID: id, Name: id, State: "failed", Error: err.Error()}, err
+	}
 	m.mu.Lock()
 	m.loaded[id] = c
 	delete(m.failed, id)
@@ -315,7 +347,7 @@ func (m *Manager) open(ctx context.Context, id string) (*Capsule, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Capsule{m: m, id: id, dir: dir, workspace: st.Workspace, man: man, caps: man.Capabilities, env: env, stamp: m.stamp(id)}
+	c := &Capsule{m: m, id: id, dir: dir, workspace: st.Workspace, man: man, caps: man.Capabilities, env: env, stamp: m.stamp(id), grant: g}
 	if man.Component != nil {
 		if c.mod, err = m.eng.compile(ctx, wasm, man.Component.Hash); err != nil {
 			return nil, fmt.Errorf("capsule %s: %w", id, err)
@@ -352,6 +384,7 @@ func (m *Manager) Unload(ctx context.Context, id string) error {
 			m.o.Tools.Unregister(d.Name)
 		}
 	}
+	m.stopServers(ctx, c)
 	m.bus.drop(id)
 	c.close(ctx)
 	m.log.Info("capsule unloaded", "capsule", id)
@@ -543,8 +576,11 @@ func (m *Manager) Tools() []tools.Tool {
 
 func (c *Capsule) info() api.CapsuleInfo {
 	engine := "static"
-	if c.mod != nil {
+	switch {
+	case c.mod != nil:
 		engine = "wasm"
+	case len(c.man.MCPServers) > 0:
+		engine = "mcp"
 	}
 	return api.CapsuleInfo{ID: c.id, Name: c.man.Package.Name, Version: c.man.Package.Version, Engine: engine, State: "loaded"}
 }

@@ -145,12 +145,15 @@ type SkillDecl struct {
 }
 
 // MCPServerDecl is one [[mcp_server]]: an MCP server the capsule owns,
-// started through the sandbox helper.
+// started through the sandbox helper. Command is a file of the capsule
+// (a relative path with a slash, "bin/server": installed with the
+// capsule), or a binary the user sees named at install: an absolute path
+// or a bare name looked up on the daemon's PATH ("node").
 type MCPServerDecl struct {
-	Name    string            `toml:"name"`
-	Command string            `toml:"command"`
-	Args    []string          `toml:"args"`
-	Env     map[string]string `toml:"env"`
+	Name    string            `toml:"name" json:"name"`
+	Command string            `toml:"command" json:"command"`
+	Args    []string          `toml:"args" json:"args,omitempty"`
+	Env     map[string]string `toml:"env" json:"env,omitempty"`
 }
 
 // CronDecl is one [[cron]]: a job the host runs on Schedule (five-field
@@ -536,7 +539,9 @@ func (v *validator) rest(m *Manifest) {
 			if v.str(key+".name", s.Name, true, 64) && !nameRE.MatchString(s.Name) {
 				v.addf(key+".name", "%q: want a-z, 0-9, '_' and '-', starting with a letter", s.Name)
 			}
-			v.str(key+".command", s.Command, true, 1024)
+			if v.str(key+".command", s.Command, true, 1024) && s.Command != "" && strings.Contains(s.Command, "/") && !strings.HasPrefix(s.Command, "/") && !relPath(s.Command) {
+				v.addf(key+".command", "%q: a command inside the capsule is a clean relative path such as \"bin/server\"", s.Command)
+			}
 			if v.list(key+".args", len(s.Args)) {
 				for _, a := range s.Args {
 					v.str(key+".args", a, false, maxString)

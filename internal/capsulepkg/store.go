@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -51,6 +52,17 @@ type Grant struct {
 	Workspace   string    `json:"workspace,omitempty"`
 	TokenID     string    `json:"token_id"`
 	InstalledAt time.Time `json:"installed_at"`
+	// MCPServers are the [[mcp_server]] entries the user was shown, each
+	// with the hash of its command when that is a file of the capsule; a
+	// manifest whose servers differ does not load.
+	MCPServers []GrantedServer `json:"mcp_servers,omitempty"`
+}
+
+// GrantedServer is an [[mcp_server]] as granted at install.
+type GrantedServer struct {
+	MCPServerDecl
+	// CommandHash is the BLAKE3 hash (Hash) of a local command's file.
+	CommandHash string `json:"command_hash,omitempty"`
 }
 
 // InstallOptions are the answers of the person installing.
@@ -222,6 +234,11 @@ func (s *Store) Install(ctx context.Context, src string, o InstallOptions) (*Ins
 	for _, sk := range man.Skills {
 		files = append(files, sk.Path)
 	}
+	for _, sv := range man.MCPServers {
+		if LocalCommand(sv.Command) {
+			files = append(files, sv.Command)
+		}
+	}
 	if o.Approve == nil {
 		return nil, ErrNotGranted
 	}
@@ -237,6 +254,17 @@ func (s *Store) Install(ctx context.Context, src string, o InstallOptions) (*Ins
 		return nil, err
 	}
 	g := Grant{Name: name, Version: man.Package.Version, Capabilities: man.Capabilities, Workspace: s.Workspace, InstalledAt: time.Now().UTC()}
+	for _, sv := range man.MCPServers {
+		gs := GrantedServer{MCPServerDecl: sv}
+		if LocalCommand(sv.Command) {
+			b, err := ReadBounded(filepath.Join(src, filepath.FromSlash(sv.Command)), MaxModuleSize)
+			if err != nil {
+				return nil, fmt.Errorf("capsule %s: MCP server %s: %w", name, sv.Name, err)
+			}
+			gs.CommandHash = Hash(b)
+		}
+		g.MCPServers = append(g.MCPServers, gs)
+	}
 	for n, v := range env {
 		if man.Env[n].Type != "secret" {
 			if g.Env == nil {
@@ -283,6 +311,12 @@ func (s *Store) Install(ctx context.Context, src string, o InstallOptions) (*Ins
 		s.Logger.Info("capsule installed", "capsule", s.ID(name), "version", g.Version, "layer", s.Layer())
 	}
 	return &Installed{ID: s.ID(name), Manifest: man, Grant: g, Dir: dst, Layer: s.Layer()}, nil
+}
+
+// LocalCommand reports whether an [[mcp_server]] command is a file of the
+// capsule (a relative path with a slash) rather than a declared binary.
+func LocalCommand(cmd string) bool {
+	return strings.Contains(cmd, "/") && !filepath.IsAbs(cmd)
 }
 
 // bound refuses what a workspace capsule may not ask for, whatever the
@@ -521,6 +555,9 @@ func (s *Store) Verify(g Grant, man *Manifest, wasm []byte) error {
 	if err := s.bound(man); err != nil {
 		return err
 	}
+	if err := g.checkServers(man); err != nil {
+		return fmt.Errorf("capsule %s: %w; install it again to grant them", s.ID(g.Name), err)
+	}
 	c := man.Component
 	if c == nil {
 		return nil
@@ -532,4 +569,39 @@ func (s *Store) Verify(g Grant, man *Manifest, wasm []byte) error {
 		return fmt.Errorf("%w: the workspace's manifest pins %q, the install granted %q; install it again", ErrHashMismatch, c.Hash, g.Hash)
 	}
 	return nil
+}
+
+// checkServers compares the manifest's [[mcp_server]] entries with those
+// granted.
+func (g Grant) checkServers(man *Manifest) error {
+	if len(man.MCPServers) != len(g.MCPServers) {
+		return fmt.Errorf("the manifest declares %d MCP servers, the install granted %d", len(man.MCPServers), len(g.MCPServers))
+	}
+	for i, sv := range man.MCPServers {
+		if !reflect.DeepEqual(normServer(sv), normServer(g.MCPServers[i].MCPServerDecl)) {
+			return fmt.Errorf("MCP server %s differs from the one granted at install", sv.Name)
+		}
+	}
+	return nil
+}
+
+func normServer(d MCPServerDecl) MCPServerDecl {
+	if len(d.Args) == 0 {
+		d.Args = nil
+	}
+	if len(d.Env) == 0 {
+		d.Env = nil
+	}
+	return d
+}
+
+// CommandHash returns the hash granted for the local command of server
+// name, "" when there is none.
+func (g Grant) CommandHash(name string) string {
+	for _, s := range g.MCPServers {
+		if s.Name == name {
+			return s.CommandHash
+		}
+	}
+	return ""
 }

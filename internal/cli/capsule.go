@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,7 +202,15 @@ func describeRequests(w io.Writer, m *capsulepkg.Manifest) {
 		lines = append(lines, fmt.Sprintf("run job %s on %q", j.Name, j.Schedule))
 	}
 	for _, s := range m.MCPServers {
-		lines = append(lines, "run the MCP server "+s.Name+": "+s.Command)
+		what := "the program " + s.Command
+		if capsulepkg.LocalCommand(s.Command) {
+			what = "its own file " + s.Command
+		}
+		cmd := strconv.Quote(s.Command)
+		for _, a := range s.Args {
+			cmd += " " + strconv.Quote(a)
+		}
+		lines = append(lines, fmt.Sprintf("run the MCP server %s (%s, sandboxed with the file and network grants above): %s", s.Name, what, cmd))
 	}
 	if m.Component != nil && m.Component.Hash == "" {
 		lines = append(lines, "run a WASM module whose hash is NOT pinned")

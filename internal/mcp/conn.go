@@ -140,7 +140,10 @@ func (c *conn) startStdio(ctx context.Context) (transport.Interface, error) {
 	if err := os.MkdirAll(m.o.TempRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("mcp server %s: temp root: %w", s.name, err)
 	}
-	prof := ServerProfile(s.cfg, bin, filepath.Join(m.o.TempRoot, s.name), m.o.ToolchainDirs)
+	prof, err := s.profile(bin, filepath.Join(m.o.TempRoot, s.name))
+	if err != nil {
+		return nil, fmt.Errorf("mcp server %s: %w", s.name, err)
+	}
 	// The process outlives ctx (the start request); it ends at close.
 	p, err := startProcess(context.WithoutCancel(ctx), m.o.Sandbox, prof, bin, s.cfg.Args)
 	if err != nil {
@@ -269,7 +272,7 @@ func (c *conn) refreshTools() {
 			old := s.tools
 			s.tools = list
 			s.mu.Unlock()
-			s.m.swapTools(s.workspace, old, list)
+			s.swap(old, list)
 			s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 		}
 		c.mu.Lock()

@@ -307,7 +307,7 @@ func (m *Manager) StartAutoStart(ctx context.Context) error {
 	var errs []error
 	for _, name := range m.names() {
 		s := m.server(name)
-		if s.cfg.AutoStart && s.cfg.Trusted {
+		if s != nil && s.cfg.AutoStart && s.cfg.Trusted {
 			if _, err := m.Start(ctx, name); err != nil {
 				errs = append(errs, err)
 			}
@@ -368,7 +368,11 @@ func (m *Manager) ListTools(server string) ([]api.ToolInfo, error) {
 	}
 	var out []api.ToolInfo
 	for _, n := range names {
-		for _, t := range m.server(n).toolList() {
+		s := m.server(n)
+		if s == nil {
+			continue
+		}
+		for _, t := range s.toolList() {
 			sp := t.Spec()
 			out = append(out, api.ToolInfo{Name: sp.Name, Source: "mcp:" + n, Description: sp.Description, InputSchema: sp.InputSchema})
 		}
@@ -376,11 +380,16 @@ func (m *Manager) ListTools(server string) ([]api.ToolInfo, error) {
 	return out, nil
 }
 
-// Tools returns the tools of every running server, for a tools.Registry.
+// Tools returns the tools of every running configured server, for a
+// tools.Registry (an owned server's tools go to its owner).
 func (m *Manager) Tools() []tools.Tool {
 	var out []tools.Tool
 	for _, n := range m.names() {
-		for _, t := range m.server(n).toolList() {
+		s := m.server(n)
+		if s == nil || s.owned != nil {
+			continue
+		}
+		for _, t := range s.toolList() {
 			out = append(out, t)
 		}
 	}
@@ -516,6 +525,8 @@ type server struct {
 	// workspace is the root of the workspace that added the server, ""
 	// for the configured (system and user) servers.
 	workspace string
+	// owned is set for a server added with AddOwned.
+	owned *Owned
 
 	// opMu serialises start and stop.
 	opMu sync.Mutex
@@ -586,7 +597,7 @@ func (s *server) install(c *conn) {
 	old := s.tools
 	s.conn, s.tools = c, c.tools
 	s.mu.Unlock()
-	s.m.swapTools(s.workspace, old, c.tools)
+	s.swap(old, c.tools)
 	s.setState(StateRunning, "")
 	s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 }
@@ -597,7 +608,7 @@ func (s *server) uninstall() {
 	old := s.tools
 	s.conn, s.tools = nil, nil
 	s.mu.Unlock()
-	s.m.swapTools(s.workspace, old, nil)
+	s.swap(old, nil)
 	if len(old) > 0 {
 		s.m.o.Notify(Event{Kind: "tools_changed", Server: s.name})
 	}

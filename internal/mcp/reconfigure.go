@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -42,6 +43,9 @@ func (m *Manager) Reconfigure(ctx context.Context, servers map[string]config.Ser
 	m.mu.Unlock()
 	changes := map[string]string{}
 	for name, s := range old {
+		if s.owned != nil {
+			continue // a capsule's server: its owner adds and removes it
+		}
 		cfg, ok := servers[name]
 		switch {
 		case !ok:
@@ -58,8 +62,12 @@ func (m *Manager) Reconfigure(ctx context.Context, servers map[string]config.Ser
 		}
 		m.mu.Unlock()
 	}
+	var errs []error
 	for name, cfg := range servers {
-		if _, ok := old[name]; ok && changes[name] == "" {
+		if o, ok := old[name]; ok && o.owned != nil {
+			errs = append(errs, fmt.Errorf("mcp server %s: %w (by a capsule); not added", name, ErrNameTaken))
+			continue
+		} else if ok && changes[name] == "" {
 			continue
 		} else if !ok {
 			changes[name] = ServerAdded
@@ -68,7 +76,6 @@ func (m *Manager) Reconfigure(ctx context.Context, servers map[string]config.Ser
 		m.servers[name] = &server{m: m, name: name, cfg: cfg, state: StateStopped}
 		m.mu.Unlock()
 	}
-	var errs []error
 	names := slices.Collect(maps.Keys(changes))
 	sort.Strings(names)
 	for _, name := range names {

@@ -89,7 +89,9 @@ func (m *Manager) lookup(workspace, name string) (*server, error) {
 func (m *Manager) all() []*server {
 	var out []*server
 	for _, n := range m.names() {
-		out = append(out, m.server(n))
+		if s := m.server(n); s != nil { // an owned server may just have gone
+			out = append(out, s)
+		}
 	}
 	m.mu.Lock()
 	roots := slices.Sorted(maps.Keys(m.wsServers))

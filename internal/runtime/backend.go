@@ -80,6 +80,33 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		return nil, err
 	}
 	b := &Backend{R: r, Unavailable: daemon.Unavailable{Reason: "no sandbox: MCP servers cannot start"}}
+	if sb := deps.Core.Sandbox; sb != nil {
+		m, err := mcp.New(mcp.Options{
+			Servers: deps.Config.Servers, Sandbox: sb, Sampler: r, Elicitor: r, Roots: r, Audit: deps.Core.Audit,
+			ToolchainDirs: DefaultToolchainDirs, TempRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-mcp-%d", os.Getuid())),
+			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
+			Logger:         deps.Logger,
+			// NOTE: no Authorizer: a server needing a new authorization
+			// during a session fails, telling the user to run `astrid
+			// servers login NAME` (a login through the daemon, oauth.go,
+			// brings its own); stored tokens are used and refreshed.
+			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()},
+			Notify: func(ev mcp.Event) {
+				r.emitMCP(ev)
+				if ev.Kind == "state" && ev.Error != "" {
+					deps.Logger.Warn("MCP server", "server", ev.Server, "state", ev.State, "err", ev.Error)
+				}
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("MCP servers: %w", err)
+		}
+		r.mcp, b.MCP = m, m
+	}
+	var capsuleServers capsule.MCPHost // runs the capsules' [[mcp_server]] entries
+	if b.MCP != nil {
+		capsuleServers = b.MCP
+	}
 	cfg := deps.Config.Capsules
 	sealer, err := capsulepkg.OpenSealer(filepath.Join(deps.Core.Home.KeysDir(), capsulepkg.SecretKeyFile))
 	if err != nil {
@@ -88,7 +115,8 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 	cm, err := capsule.New(context.Background(), capsule.Options{
 		Home: deps.Core.Home.Path(), Sealer: sealer, Trust: r.trust, Interceptor: deps.Core.Interceptor, Audit: deps.Core.Audit, Tokens: deps.Core.Tokens,
 		KV: store.CapsuleKV{DB: deps.Core.DB}, Tools: r.shared, CacheDir: deps.Core.Home.CacheDir(), Logger: deps.Logger,
-		Limits: capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
+		Limits:   capsule.Limits{MaxMemoryMB: int(cfg.MaxMemoryMB), Timeout: time.Duration(cfg.TimeoutSecs) * time.Second, AllowUnhashed: cfg.AllowUnhashed},
+		Deferred: deps.Core.DB.Deferred(), MCP: capsuleServers, StageRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-capsules-%d", os.Getuid())),
 		Notify: func(t api.EventType, info api.CapsuleInfo) {
 			r.emitCapsule(t, info)
 			if e, err := api.NewEvent("", t, info); err == nil {
@@ -110,28 +138,8 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 		deps.Logger.Warn("loading installed capsules", "err", err)
 	}
 	cm.Start(context.Background())
-	if sb := deps.Core.Sandbox; sb != nil {
-		m, err := mcp.New(mcp.Options{
-			Servers: deps.Config.Servers, Sandbox: sb, Sampler: r, Elicitor: r, Roots: r, Audit: deps.Core.Audit,
-			ToolchainDirs: DefaultToolchainDirs, TempRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-mcp-%d", os.Getuid())),
-			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
-			Logger:         deps.Logger,
-			// NOTE: no Authorizer yet: a server needing a new
-			// authorization fails, telling the user to run `astrid
-			// servers login NAME`; stored tokens are used and refreshed.
-			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()},
-			Notify: func(ev mcp.Event) {
-				r.emitMCP(ev)
-				if ev.Kind == "state" && ev.Error != "" {
-					deps.Logger.Warn("MCP server", "server", ev.Server, "state", ev.State, "err", ev.Error)
-				}
-			},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("MCP servers: %w", err)
-		}
-		r.mcp, b.MCP = m, m
-		if err := m.StartAutoStart(context.Background()); err != nil {
+	if b.MCP != nil {
+		if err := b.MCP.StartAutoStart(context.Background()); err != nil {
 			deps.Logger.Warn("starting MCP servers", "err", err)
 		}
 	}

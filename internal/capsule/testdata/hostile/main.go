@@ -54,6 +54,19 @@ func init() {
 	sdk.HandleTool("write", func(a pathArgs) (string, error) {
 		return "wrote", sdk.WriteFile(a.Path, []byte("pwned"))
 	})
+	sdk.HandleTool("write_once", func(a pathArgs) (string, error) {
+		err := sdk.WriteFile(a.Path, []byte("once"))
+		if id, ok := sdk.DeferredID(err); ok {
+			return "deferred " + id, nil
+		}
+		return "wrote", err
+	})
+	sdk.HandleTool("deferred_result", func(a struct {
+		ID string `json:"id"`
+	}) (string, error) {
+		b, err := sdk.DeferredResult(a.ID)
+		return "result " + string(b), err
+	})
 	sdk.HandleTool("read", func(a pathArgs) (string, error) {
 		b, err := sdk.ReadFile(a.Path)
 		return string(b), err
