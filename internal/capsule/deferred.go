@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/sdk"
 )
@@ -59,10 +60,6 @@ type deferredCall struct {
 	Payload []byte           `json:"payload,omitempty"`
 }
 
-// deferredNS is the KV namespace of capsule id's deferred calls (no
-// capsule id contains '/', so no capsule can reach it with kv_*).
-func deferredNS(id string) string { return "deferred/" + id }
-
 // run is how host functions run an action through the interceptor: a
 // deferral is noted for the host call to record, and a resumed call runs
 // its approved deferred action instead (once).
@@ -109,7 +106,7 @@ func (m *Manager) recordDeferred(ctx context.Context, cs *callState, fn string, 
 	if err != nil {
 		return err
 	}
-	ok, err := m.kv.Set(context.WithoutCancel(ctx), deferredNS(cs.c.id), id, rec, maxDeferredBytes, maxDeferredCalls)
+	ok, err := m.kv.Set(context.WithoutCancel(ctx), capsulepkg.DeferredNS(cs.c.id), id, rec, maxDeferredBytes, maxDeferredCalls)
 	if err == nil && !ok {
 		err = fmt.Errorf("the capsule has %d deferred calls (or %d bytes of them) waiting already", maxDeferredCalls, maxDeferredBytes)
 	}
@@ -129,7 +126,7 @@ func (m *Manager) deferredResult(ctx context.Context, cs *callState, a, _ []byte
 	if !rec.Done {
 		return nil, hostErrf(sdk.StatusDeferred, "approval %s: still waiting for a human's answer", id)
 	}
-	if err := m.kv.Delete(ctx, deferredNS(cs.c.id), id); err != nil {
+	if err := m.kv.Delete(ctx, capsulepkg.DeferredNS(cs.c.id), id); err != nil {
 		return nil, err
 	}
 	if rec.Status != sdk.StatusOK {
@@ -149,7 +146,7 @@ func (m *Manager) ResumeDeferred(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, cid := range ids {
-		keys, err := m.kv.List(ctx, deferredNS(cid), "", maxDeferredCalls)
+		keys, err := m.kv.List(ctx, capsulepkg.DeferredNS(cid), "", maxDeferredCalls)
 		if err != nil {
 			m.log.Warn("listing deferred capsule calls", "capsule", cid, "err", err)
 			continue
@@ -171,7 +168,7 @@ func (m *Manager) resumeOne(ctx context.Context, cid, id string) (deferredCall, 
 	if m.o.Deferred == nil {
 		return rec, hostErrf(sdk.StatusNotFound, "deferred_result: this runtime does not resume deferred calls")
 	}
-	raw, ok, err := m.kv.Get(ctx, deferredNS(cid), id)
+	raw, ok, err := m.kv.Get(ctx, capsulepkg.DeferredNS(cid), id)
 	if err != nil {
 		return rec, err
 	}
@@ -251,7 +248,7 @@ func (m *Manager) saveDeferred(ctx context.Context, cid, id string, rec deferred
 	if err != nil {
 		return err
 	}
-	ok, err := m.kv.Set(context.WithoutCancel(ctx), deferredNS(cid), id, raw, maxDeferredBytes+maxOutput, maxDeferredCalls)
+	ok, err := m.kv.Set(context.WithoutCancel(ctx), capsulepkg.DeferredNS(cid), id, raw, maxDeferredBytes+maxOutput, maxDeferredCalls)
 	if err == nil && !ok {
 		err = errors.New("the deferred calls' store is full")
 	}

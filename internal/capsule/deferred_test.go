@@ -184,7 +184,7 @@ func TestDeferredRecordTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := e.deferWrite(writer, "scratch/approved.txt")
-	raw, ok, err := e.m.kv.Get(ctx, deferredNS("writer"), id)
+	raw, ok, err := e.m.kv.Get(ctx, capsulepkg.DeferredNS("writer"), id)
 	if err != nil || !ok {
 		t.Fatalf("no record: %v", err)
 	}
@@ -194,7 +194,7 @@ func TestDeferredRecordTampered(t *testing.T) {
 	}
 	rec.A = []byte("scratch/swapped.txt")
 	raw, _ = json.Marshal(rec)
-	if _, err := e.m.kv.Set(ctx, deferredNS("writer"), id, raw, maxDeferredBytes, maxDeferredCalls); err != nil {
+	if _, err := e.m.kv.Set(ctx, capsulepkg.DeferredNS("writer"), id, raw, maxDeferredBytes, maxDeferredCalls); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.core.Interceptor.Resolve(ctx, id, approval.Answer{Decision: approval.AllowOnce, By: "human"}); err != nil {

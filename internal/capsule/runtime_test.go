@@ -274,11 +274,18 @@ prompt = "Summarise yesterday."
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A record of a deferred call must not outlive the capsule.
+		if _, err := e.m.kv.Set(ctx, capsulepkg.DeferredNS("friend"), "approval-1", []byte(`{}`), 1<<20, 100); err != nil {
+			t.Fatal(err)
+		}
 		if err := e.m.Remove(ctx, "friend"); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok, _ := e.m.kv.Get(ctx, "friend", "ticks"); ok {
 			t.Error("kv left behind")
+		}
+		if _, ok, _ := e.m.kv.Get(ctx, capsulepkg.DeferredNS("friend"), "approval-1"); ok {
+			t.Error("a deferred call's record left behind: a capsule installed later under the same id could read it")
 		}
 		id, _ := capability.ParseID(g.TokenID)
 		recs, _ := e.core.DB.Tokens().List(ctx, true, time.Now())

@@ -479,8 +479,13 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 		}
 	}
 	if s.KV != nil {
-		if err := s.KV.DeleteAll(ctx, s.ID(name)); err != nil {
-			return err
+		// Its kv store and the records of its deferred host calls go with
+		// it: a capsule installed later under the same id must not read
+		// them.
+		for _, ns := range []string{s.ID(name), DeferredNS(s.ID(name))} {
+			if err := s.KV.DeleteAll(ctx, ns); err != nil {
+				return err
+			}
 		}
 	}
 	if err := os.Remove(s.grantPath(name)); err != nil {

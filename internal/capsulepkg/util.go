@@ -22,6 +22,11 @@ func ValidToolName(s string) bool { return toolRE.MatchString(s) }
 // test in package capsule checks the two agree).
 const ActionKind = "capsule"
 
+// DeferredNS is the key-value namespace of capsule id's deferred host
+// calls (package capsule): no capsule id contains '/', so no capsule can
+// reach it with kv_*.
+func DeferredNS(id string) string { return "deferred/" + id }
+
 // Auditor appends audit entries (an *audit.Log).
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (audit.Receipt, error)

@@ -31,7 +31,11 @@ func newTestEnv(t *testing.T) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	return &testEnv{tmp: tmp, vars: map[string]string{"ASTRID_HOME": filepath.Join(tmp, "home"), "HOME": tmp}}
+	// A test binary counts as built from the source: without the daemon
+	// variable a command needing a daemon would build astridd. Tests that
+	// want one serve it (serveTestDaemon) or point the variable at it.
+	return &testEnv{tmp: tmp, vars: map[string]string{"ASTRID_HOME": filepath.Join(tmp, "home"), "HOME": tmp,
+		DaemonExeVar: filepath.Join(tmp, "no-astridd")}}
 }
 
 func (te *testEnv) write(t *testing.T, rel, data string) {

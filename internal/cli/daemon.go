@@ -55,9 +55,16 @@ func (e *Env) connectAs(ctx context.Context, autoStart bool, frontend string) (*
 	c, err := client.Connect(ctx, h, client.ConnectOptions{
 		DialOptions: client.DialOptions{Frontend: frontend},
 		AutoStart:   autoStart,
-		Exe:         e.Getenv(DaemonExeVar),
+		FindExe:     e.daemonExe,
 	})
 	return c, h, err
+}
+
+// daemonExe finds astridd: the one DaemonExeVar names, else next to
+// astrid, else on PATH, else (for `go run ./cmd/astrid`) one built from
+// the source, as for astrid-tui (see programFinder).
+func (e *Env) daemonExe(ctx context.Context) (string, error) {
+	return e.newProgramFinder().find(ctx, client.DaemonName, DaemonExeVar)
 }
 
 func newDaemonRunCmd(env *Env) *cobra.Command {
@@ -71,7 +78,7 @@ func newDaemonRunCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			exe, err := client.DaemonExe(env.Getenv(DaemonExeVar))
+			exe, err := env.daemonExe(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -168,7 +168,7 @@ func (e *Env) runDemo(ctx context.Context, h home.Dir, in *bufio.Reader) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "\nDemo workspace: %s (safe mode: every write asks you)\n\n", ws)
-	c, err := client.Connect(ctx, demoHome, client.ConnectOptions{AutoStart: true, Exe: e.Getenv(DaemonExeVar)})
+	c, err := client.Connect(ctx, demoHome, client.ConnectOptions{AutoStart: true, FindExe: e.daemonExe})
 	if err != nil {
 		return err
 	}

@@ -24,9 +24,14 @@ type ConnectOptions struct {
 	DialOptions
 	// AutoStart starts an ephemeral daemon when none answers.
 	AutoStart bool
-	// Exe is the daemon executable; empty means astridd next to the
-	// running executable, else on PATH.
+	// Exe is the daemon executable; empty means the one FindExe returns,
+	// or without FindExe the astridd next to the running executable, else
+	// on PATH.
 	Exe string
+	// FindExe finds the daemon executable when one must be started (the
+	// CLI's also builds it from the source for `go run`); it is not called
+	// when a daemon answers.
+	FindExe func(ctx context.Context) (string, error)
 	// Env is the daemon's environment; nil means this process's. Connect
 	// sets ASTRID_HOME in it either way.
 	Env []string
@@ -41,8 +46,12 @@ func Connect(ctx context.Context, h home.Dir, o ConnectOptions) (*Client, error)
 	if err == nil || !errors.Is(err, ErrNotRunning) || !o.AutoStart {
 		return c, err
 	}
-	exe, err := DaemonExe(o.Exe)
-	if err != nil {
+	var exe string
+	if o.Exe == "" && o.FindExe != nil {
+		if exe, err = o.FindExe(ctx); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+		}
+	} else if exe, err = DaemonExe(o.Exe); err != nil {
 		return nil, err
 	}
 	if err := h.Ensure(); err != nil {

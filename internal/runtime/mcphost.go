@@ -49,7 +49,9 @@ func (r *Runtime) Sample(ctx context.Context, req mcp.SampleRequest) (mcp.Sample
 	if len(lreq.Messages) == 0 {
 		return mcp.SampleResult{}, errors.New("sampling request without messages")
 	}
-	uri, err := security.MCPURI(req.Server, "sampling")
+	// "sampling:create", not "sampling": a tool name never holds ":", so the
+	// request cannot be mistaken for a call of a tool named sampling.
+	uri, err := security.MCPURI(req.Server, "sampling:create")
 	if err != nil {
 		return mcp.SampleResult{}, err
 	}
