@@ -50,7 +50,10 @@ func TestDialWithoutDaemon(t *testing.T) {
 	// FindExe is asked only when a daemon must be started, and its failure
 	// says why.
 	found := 0
-	find := func(context.Context) (string, error) { found++; return "", errors.New("no source to build astridd from") }
+	find := func(context.Context) (string, error) {
+		found++
+		return "", errors.New("no source to build astridd from")
+	}
 	_, err = Connect(ctx, h, ConnectOptions{AutoStart: true, FindExe: find})
 	if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "no source to build") || found != 1 {
 		t.Fatalf("auto-start with a failing FindExe: %v (asked %d times)", err, found)
