@@ -111,7 +111,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backend N
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, Options{Home: h, Getenv: os.Getenv, Ephemeral: *ephemeral, Stderr: stderr, NewBackend: backend})
+	return Serve(ctx, Options{Home: h, Getenv: os.Getenv, Ephemeral: *ephemeral, Stderr: stderr, NewBackend: backend, ReleaseStartupPages: true})
 }
 
 // Options configure Serve.
@@ -133,6 +133,10 @@ type Options struct {
 	// Ready, if set, is called once the state files are written, with the
 	// daemon (tests use it to publish events).
 	Ready func(d *Daemon)
+	// ReleaseStartupPages gives back, once the daemon is ready, the pages
+	// of its executable that start-up touched (see trim.go). astridd sets
+	// it; a test process serving a daemon does not page out its own code.
+	ReleaseStartupPages bool
 }
 
 // Daemon is a running astridd: the one place that holds the subsystems.
@@ -309,6 +313,11 @@ func Serve(ctx context.Context, opts Options) (err error) {
 	fmt.Fprintf(stderr, "astridd %s: %s daemon ready on %s (log: %s)\n", version.String(), mode, d.Addr(), logPath)
 	if opts.Ready != nil {
 		opts.Ready(d)
+	}
+	if opts.ReleaseStartupPages {
+		if err := releaseStartupPages(); err != nil {
+			lg.Debug("start-up pages kept", "err", err)
+		}
 	}
 
 	reason := d.wait(ctx, served)
