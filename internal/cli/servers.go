@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -130,41 +131,53 @@ func printServers(env *Env, servers []api.ServerInfo) error {
 }
 
 func newServersStartCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
+	var workspace string
+	cmd := &cobra.Command{
 		Use:   "start NAME",
-		Short: "Start a configured MCP server in the daemon",
+		Short: "Start a configured MCP server in the daemon (with --workspace, one a workspace added)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
+			ws, err := env.serverWorkspace(workspace)
+			if err != nil {
+				return err
+			}
 			c, err := env.serversClient(ctx, "servers start")
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			info, err := c.StartServer(ctx, args[0])
+			info, err := c.StartServerIn(ctx, ws, args[0])
 			if err != nil {
 				return err
 			}
 			return printServers(env, []api.ServerInfo{info})
 		},
 	}
+	cmd.Flags().StringVar(&workspace, "workspace", "", "the workspace whose .astrid/config.toml added the server (untrusted: each of its tool calls asks)")
+	return cmd
 }
 
 func newServersStopCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
+	var workspace string
+	cmd := &cobra.Command{
 		Use:   "stop NAME",
 		Short: "Stop an MCP server running in the daemon",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
+			ws, err := env.serverWorkspace(workspace)
+			if err != nil {
+				return err
+			}
 			c, err := env.serversClient(ctx, "servers stop")
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if err := c.StopServer(ctx, args[0]); err != nil {
+			if err := c.StopServerIn(ctx, ws, args[0]); err != nil {
 				return err
 			}
 			if !env.jsonOutput() {
@@ -173,6 +186,25 @@ func newServersStopCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&workspace, "workspace", "", "the workspace whose .astrid/config.toml added the server")
+	return cmd
+}
+
+// serverWorkspace is the workspace root a --workspace flag names, resolved
+// as the daemon resolves a session's workspace; "" stays "" (the
+// configured servers).
+func (e *Env) serverWorkspace(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(e.Dir, dir)
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("--workspace: %w", err)
+	}
+	return root, nil
 }
 
 func newServersToolsCmd(env *Env) *cobra.Command {

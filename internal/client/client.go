@@ -293,12 +293,25 @@ func (c *Client) ListServers(ctx context.Context) ([]api.ServerInfo, error) {
 
 // StartServer calls astrid.startServer.
 func (c *Client) StartServer(ctx context.Context, name string) (api.ServerInfo, error) {
-	return call[api.ServerInfo](ctx, c, api.MethodStartServer, api.ServerParams{Name: name})
+	return c.StartServerIn(ctx, "", name)
+}
+
+// StartServerIn calls astrid.startServer for a server as the workspace
+// rooted at workspace sees it: one its .astrid/config.toml added, else a
+// configured one.
+func (c *Client) StartServerIn(ctx context.Context, workspace, name string) (api.ServerInfo, error) {
+	return call[api.ServerInfo](ctx, c, api.MethodStartServer, api.ServerParams{Name: name, Workspace: workspace})
 }
 
 // StopServer calls astrid.stopServer.
 func (c *Client) StopServer(ctx context.Context, name string) error {
-	_, err := call[api.Empty](ctx, c, api.MethodStopServer, api.ServerParams{Name: name})
+	return c.StopServerIn(ctx, "", name)
+}
+
+// StopServerIn calls astrid.stopServer for a server as the workspace
+// rooted at workspace sees it (see StartServerIn).
+func (c *Client) StopServerIn(ctx context.Context, workspace, name string) error {
+	_, err := call[api.Empty](ctx, c, api.MethodStopServer, api.ServerParams{Name: name, Workspace: workspace})
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/runtime"
@@ -62,3 +63,50 @@ type mcpOnly struct{ *runtime.Backend }
 
 func (b mcpOnly) Stats() daemon.BackendStats         { return daemon.BackendStats{Servers: 1} }
 func (b mcpOnly) Shutdown(ctx context.Context) error { return b.MCP.Close(ctx) }
+
+// startRecorder records the server params of start and stop calls.
+type startRecorder struct {
+	daemon.Unavailable
+	got chan api.ServerParams
+}
+
+func (b startRecorder) StartServer(_ context.Context, _ daemon.Caller, p api.ServerParams) (api.ServerInfo, error) {
+	b.got <- p
+	return api.ServerInfo{Name: p.Name, Workspace: p.Workspace, State: "running"}, nil
+}
+
+func (b startRecorder) StopServer(_ context.Context, _ daemon.Caller, p api.ServerParams) (api.Empty, error) {
+	b.got <- p
+	return api.Empty{}, nil
+}
+
+// TestServersStartInWorkspace: --workspace names the workspace whose
+// configuration added the server, resolved to its physical root as the
+// daemon keys workspaces; without it the configured servers are meant.
+func TestServersStartInWorkspace(t *testing.T) {
+	te := newTestEnv(t)
+	if err := os.Symlink(filepath.Join(te.tmp, "repo"), filepath.Join(te.tmp, "link")); err != nil {
+		t.Fatal(err)
+	}
+	rec := startRecorder{Unavailable: daemon.Unavailable{Reason: "test"}, got: make(chan api.ServerParams, 4)}
+	serveTestDaemon(t, te, func(context.Context, daemon.BackendDeps) (daemon.Backend, error) { return rec, nil })
+	root, _ := filepath.EvalSymlinks(filepath.Join(te.tmp, "repo"))
+	for _, tt := range []struct {
+		args []string
+		want api.ServerParams
+	}{
+		{[]string{"servers", "start", "web", "--workspace", filepath.Join(te.tmp, "link")}, api.ServerParams{Name: "web", Workspace: root}},
+		{[]string{"servers", "stop", "web", "--workspace", filepath.Join(te.tmp, "link")}, api.ServerParams{Name: "web", Workspace: root}},
+		{[]string{"servers", "start", "web"}, api.ServerParams{Name: "web"}},
+	} {
+		if _, stderr, code := te.run(t, tt.args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.args, code, stderr)
+		}
+		if got := <-rec.got; got != tt.want {
+			t.Errorf("%v: the daemon got %+v, want %+v", tt.args, got, tt.want)
+		}
+	}
+	if _, stderr, code := te.run(t, "servers", "start", "web", "--workspace", filepath.Join(te.tmp, "missing")); code == 0 || !strings.Contains(stderr, "--workspace") {
+		t.Errorf("a missing workspace: exit %d, %s", code, stderr)
+	}
+}
