@@ -932,6 +932,33 @@ func (ic *Interceptor) RunDeferred(ctx context.Context, id string, ex Executor) 
 	return out, err
 }
 
+// RuleDeferredChanged is the audit rule of an approved deferred action
+// that its runner refused to run because it can no longer run it as it
+// was approved (see RefuseDeferred).
+const RuleDeferredChanged = "deferred_changed"
+
+// RefuseDeferred claims approved deferred action id without running it:
+// its runner found that it cannot run what the human approved (the tool
+// is gone, or preparing the call again gives another action). The refusal
+// is audited as a denial (StepApproval, RuleDeferredChanged) and recorded
+// as the action's result, so it is never run later. It returns the
+// *DeniedError to report, or the claim's error (approval.ErrAlreadyResolved
+// when it was not approved and unclaimed, approval.ErrNotFound).
+func (ic *Interceptor) RefuseDeferred(ctx context.Context, id, reason string) error {
+	d, err := ic.o.Deferred.ClaimDeferred(ctx, id)
+	if err != nil {
+		return err
+	}
+	ic.finishDeferred(ctx, id, "not run: "+reason)
+	var a Action
+	if err := json.Unmarshal(d.Action, &a); err != nil {
+		ic.o.Logger.Error("refused deferred action has a bad record", "id", id, "err", err)
+		a = Action{Session: Session{ID: d.SessionID}, Kind: Kind(d.Request.Kind), Resource: d.Request.Resource}
+	}
+	j := &judgement{a: a, proof: audit.Proof{Approval: "deferred:" + id}}
+	return ic.deny(context.WithoutCancel(ctx), j, &DeniedError{Step: StepApproval, Rule: RuleDeferredChanged, Reason: reason})
+}
+
 func (ic *Interceptor) finishDeferred(ctx context.Context, id, result string) {
 	if err := ic.o.Deferred.FinishDeferred(context.WithoutCancel(ctx), id, result); err != nil {
 		ic.o.Logger.Error("could not record the result of a deferred action", "id", id, "err", err)
