@@ -910,6 +910,22 @@ func (ic *Interceptor) Resolve(ctx context.Context, id string, ans approval.Answ
 // judges it again under the current policy and budget, with the human's
 // answer in place of steps 2 and 4, executes it and records the result.
 func (ic *Interceptor) RunDeferred(ctx context.Context, id string, ex Executor) ([]byte, error) {
+	return ic.ReplayDeferred(ctx, id, func(Action) (Executor, error) { return ex, nil })
+}
+
+// RuleDeferredChanged is the audit rule of an approved deferred action
+// that was refused because it can no longer be run as it was approved
+// (see ReplayDeferred).
+const RuleDeferredChanged = "deferred_changed"
+
+// ReplayDeferred is RunDeferred for a runner that makes the call again:
+// once it has claimed approved action id, it hands the stored action to
+// prepare, which returns the executor of that very action, or an error
+// saying why it cannot run it as approved (the tool is gone, or preparing
+// the call again gives another action). Such a refusal is audited as a
+// denial (StepApproval, RuleDeferredChanged) and recorded as the action's
+// result; nothing runs, then or later, and the *DeniedError is returned.
+func (ic *Interceptor) ReplayDeferred(ctx context.Context, id string, prepare func(Action) (Executor, error)) ([]byte, error) {
 	d, err := ic.o.Deferred.ClaimDeferred(ctx, id)
 	if err != nil {
 		return nil, err
@@ -923,6 +939,15 @@ func (ic *Interceptor) RunDeferred(ctx context.Context, id string, ex Executor) 
 		ic.finishDeferred(ctx, id, "not run: no answer recorded")
 		return nil, fmt.Errorf("deferred %s: approved without an answer", id)
 	}
+	ex, err := prepare(a)
+	if err == nil && ex == nil {
+		err = errors.New("no executor")
+	}
+	if err != nil {
+		ic.finishDeferred(ctx, id, "not run: "+err.Error())
+		j := &judgement{a: a, proof: audit.Proof{Approval: "deferred:" + id + ":" + string(d.Answer.Decision)}}
+		return nil, ic.deny(context.WithoutCancel(ctx), j, &DeniedError{Step: StepApproval, Rule: RuleDeferredChanged, Reason: err.Error()})
+	}
 	out, err := ic.run(ctx, a, d.Answer, ex)
 	result := "done"
 	if err != nil {
@@ -930,33 +955,6 @@ func (ic *Interceptor) RunDeferred(ctx context.Context, id string, ex Executor) 
 	}
 	ic.finishDeferred(ctx, id, result)
 	return out, err
-}
-
-// RuleDeferredChanged is the audit rule of an approved deferred action
-// that its runner refused to run because it can no longer run it as it
-// was approved (see RefuseDeferred).
-const RuleDeferredChanged = "deferred_changed"
-
-// RefuseDeferred claims approved deferred action id without running it:
-// its runner found that it cannot run what the human approved (the tool
-// is gone, or preparing the call again gives another action). The refusal
-// is audited as a denial (StepApproval, RuleDeferredChanged) and recorded
-// as the action's result, so it is never run later. It returns the
-// *DeniedError to report, or the claim's error (approval.ErrAlreadyResolved
-// when it was not approved and unclaimed, approval.ErrNotFound).
-func (ic *Interceptor) RefuseDeferred(ctx context.Context, id, reason string) error {
-	d, err := ic.o.Deferred.ClaimDeferred(ctx, id)
-	if err != nil {
-		return err
-	}
-	ic.finishDeferred(ctx, id, "not run: "+reason)
-	var a Action
-	if err := json.Unmarshal(d.Action, &a); err != nil {
-		ic.o.Logger.Error("refused deferred action has a bad record", "id", id, "err", err)
-		a = Action{Session: Session{ID: d.SessionID}, Kind: Kind(d.Request.Kind), Resource: d.Request.Resource}
-	}
-	j := &judgement{a: a, proof: audit.Proof{Approval: "deferred:" + id}}
-	return ic.deny(context.WithoutCancel(ctx), j, &DeniedError{Step: StepApproval, Rule: RuleDeferredChanged, Reason: reason})
 }
 
 func (ic *Interceptor) finishDeferred(ctx context.Context, id, result string) {

@@ -890,10 +890,10 @@ func TestNotices(t *testing.T) {
 	}
 }
 
-// TestRefuseDeferred: an approved deferred action its runner cannot run as
-// approved is claimed without running, audited as a denial, and never runs
-// later; the tool that prepared it survives the deferred record.
-func TestRefuseDeferred(t *testing.T) {
+// TestReplayDeferred: an approved deferred action its runner cannot run
+// as approved is claimed without running, audited as a denial, and never
+// runs later; the runner sees the stored action, tool included.
+func TestReplayDeferred(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	s := r.session("s", security.Safe, nil)
@@ -909,27 +909,27 @@ func TestRefuseDeferred(t *testing.T) {
 		}
 		ids[i] = de.ID
 	}
-	d, err := r.db.Deferred().GetDeferred(ctx, ids[0])
-	if err != nil {
-		t.Fatal(err)
+	refuse := func(why string) func(security.Action) (security.Executor, error) {
+		return func(a security.Action) (security.Executor, error) {
+			if a.Tool != "write_file" || !strings.HasSuffix(a.Path, ".go") {
+				t.Errorf("the runner got %+v", a)
+			}
+			return nil, errors.New(why)
+		}
 	}
-	var stored security.Action
-	if err := json.Unmarshal(d.Action, &stored); err != nil || stored.Tool != "write_file" {
-		t.Fatalf("stored action %+v (%v): the tool is lost", stored, err)
+	// Not approved yet: nothing to claim.
+	if _, err := r.ic.ReplayDeferred(ctx, ids[0], refuse("changed")); !errors.Is(err, approval.ErrAlreadyResolved) {
+		t.Fatalf("replaying a pending action: %v", err)
 	}
-	// Not approved yet: nothing to refuse.
-	if err := r.ic.RefuseDeferred(ctx, ids[0], "changed"); !errors.Is(err, approval.ErrAlreadyResolved) {
-		t.Fatalf("refusing a pending action: %v", err)
-	}
-	if err := r.ic.RefuseDeferred(ctx, "nope", "changed"); !errors.Is(err, approval.ErrNotFound) {
-		t.Fatalf("refusing an unknown action: %v", err)
+	if _, err := r.ic.ReplayDeferred(ctx, "nope", refuse("changed")); !errors.Is(err, approval.ErrNotFound) {
+		t.Fatalf("replaying an unknown action: %v", err)
 	}
 	for _, id := range ids {
 		if _, err := r.ic.Resolve(ctx, id, approval.Answer{Decision: approval.AllowOnce, By: "alice"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A refusal and a run race: exactly one of them claims it.
+	// Refusals and runs race: exactly one of them claims it.
 	var wg sync.WaitGroup
 	var refused, ran atomic.Int32
 	for i := 0; i < 6; i++ {
@@ -937,7 +937,7 @@ func TestRefuseDeferred(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%2 == 0 {
-				err := r.ic.RefuseDeferred(ctx, ids[1], "the call changed")
+				_, err := r.ic.ReplayDeferred(ctx, ids[1], refuse("the call changed"))
 				var de *security.DeniedError
 				switch {
 				case errors.As(err, &de) && de.Rule == security.RuleDeferredChanged:
@@ -955,18 +955,22 @@ func TestRefuseDeferred(t *testing.T) {
 		t.Fatalf("refused %d, ran %d (executor %d): want exactly one claim", refused.Load(), ran.Load(), ex.n.Load())
 	}
 	before := ex.n.Load()
-	err = r.ic.RefuseDeferred(ctx, ids[0], "the tool is gone")
+	_, err := r.ic.ReplayDeferred(ctx, ids[0], refuse("the tool is gone"))
 	wantDenied(t, err, security.StepApproval, security.RuleDeferredChanged)
 	if _, err := r.ic.RunDeferred(ctx, ids[0], ex); !errors.Is(err, approval.ErrAlreadyResolved) || ex.n.Load() != before {
 		t.Fatalf("a refused action ran later: %v", err)
 	}
-	d, _ = r.db.Deferred().GetDeferred(ctx, ids[0])
+	d, _ := r.db.Deferred().GetDeferred(ctx, ids[0])
 	if d.Status != approval.Done || d.Result != "not run: the tool is gone" {
 		t.Errorf("refused record: %s %q", d.Status, d.Result)
 	}
+	var stored security.Action
+	if err := json.Unmarshal(d.Action, &stored); err != nil || stored.Tool != "write_file" {
+		t.Errorf("stored action %+v (%v): the tool is lost", stored, err)
+	}
 	found := false
 	for _, e := range r.entries() {
-		if e.Decision == audit.Denied && e.Proof.Rule == security.RuleDeferredChanged && e.Proof.Approval == "deferred:"+ids[0] && strings.Contains(e.Text, "the tool is gone") {
+		if e.Decision == audit.Denied && e.Proof.Rule == security.RuleDeferredChanged && e.Proof.Approval == "deferred:"+ids[0]+":allow_once" && strings.Contains(e.Text, "the tool is gone") {
 			found = true
 		}
 	}
