@@ -53,5 +53,9 @@
 //
 // Approvals: every subscriber of a session gets approval_needed; the first
 // valid approvalResponse wins, later ones get ErrConflict, and every
-// subscriber then gets approval_resolved so it can drop its prompt.
+// subscriber then gets approval_resolved so it can drop its prompt. An
+// action nobody answered in time is deferred; when a human later answers
+// an agent's deferred tool call (resolveApproval), its session's
+// subscribers get deferred_result (payload DeferredResult) once it ran, was
+// refused, or was denied.
 package api

@@ -26,6 +26,7 @@ const (
 	EventCapsuleLoaded     EventType = "capsule_loaded"     // CapsuleInfo
 	EventCapsuleFailed     EventType = "capsule_failed"     // CapsuleInfo (State "failed", Error set)
 	EventCapsuleUnloaded   EventType = "capsule_unloaded"   // CapsuleInfo
+	EventDeferredResult    EventType = "deferred_result"    // DeferredResult
 	// EventLagged is sent by the daemon itself to a subscriber that lost
 	// events because it read too slowly.
 	EventLagged EventType = "lagged" // Lagged
@@ -128,6 +129,37 @@ type ApprovalResolved struct {
 	// Deferred is the deferred-queue id when the answer came through
 	// resolveApproval or the action was deferred.
 	Deferred string `json:"deferred,omitempty"`
+}
+
+// Statuses of a DeferredResult.
+const (
+	DeferredRan     = "ok"      // it ran and succeeded; Output is its result
+	DeferredFailed  = "error"   // it ran and failed; Output says how
+	DeferredRefused = "refused" // not run: policy or budget refused it now, or the call no longer matches what was approved
+	DeferredDenied  = "denied"  // a human denied it; nothing ran
+	DeferredQueued  = "queued"  // approved; it runs when the session's running turn ends
+)
+
+// DeferredResult (event deferred_result, and DeferredApproval.Outcome in
+// the result of resolveApproval) says what became of an agent's tool call
+// that was deferred, once a human answered it: the daemon runs an
+// approved one exactly once, under the policy and budget in force then
+// and only if the tool, prepared again with the approved arguments, would
+// do exactly what was approved. The session's model is told the same
+// before its next turn. The event is sent once the outcome is final
+// (never for "queued").
+type DeferredResult struct {
+	// ID is the deferred approval.
+	ID       string `json:"id"`
+	Tool     string `json:"tool"`
+	Resource string `json:"resource"`
+	// Decision is the human's answer, By who gave it.
+	Decision string `json:"decision"`
+	By       string `json:"by,omitempty"`
+	Status   string `json:"status"`
+	// Output is the (possibly truncated) result or error.
+	Output    string `json:"output,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
 }
 
 // Usage reports the tokens and cost of one model call.

@@ -338,6 +338,9 @@ type DeferredApproval struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	ResolvedAt *time.Time      `json:"resolved_at,omitempty"`
 	Result     string          `json:"result,omitempty"`
+	// Outcome is set only in the result of resolveApproval, for an
+	// agent's tool call: what the daemon did with it once answered.
+	Outcome *DeferredResult `json:"outcome,omitempty"`
 }
 
 // ListApprovalsParams are the params of astrid.listApprovals, which lists
@@ -355,10 +358,14 @@ type ListApprovalsResult struct {
 
 // ResolveApprovalParams are the params of astrid.resolveApproval, which
 // answers a deferred action. The answer is audited and every subscriber of
-// its session gets approval_resolved; an approved action runs when its
-// session's runtime claims it, exactly once. ErrNotFound for an unknown
-// id, ErrConflict when it was already answered. Result: the updated
-// DeferredApproval.
+// its session gets approval_resolved. An approved tool call of an agent
+// session runs exactly once, before the method returns (or, while a turn
+// runs in its session, when that turn ends); its session's subscribers
+// get deferred_result and its model is told before its next turn, as it
+// is of a denial. Other deferred actions (a capsule's host calls) run when
+// their owner claims them. ErrNotFound for an unknown id, ErrConflict when
+// it was already answered. Result: the updated DeferredApproval, with
+// Outcome for an agent's tool call.
 type ResolveApprovalParams struct {
 	ID       string `json:"id"`
 	Decision string `json:"decision"`

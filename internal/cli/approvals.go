@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,10 @@ import (
 // NOTE: while a daemon runs, list and show ask it; with none they read the
 // store read-only. Answering always goes through a daemon (started when
 // none runs): the interceptor there records and audits the answer, and the
-// approved action runs when its session's runtime claims it, exactly once.
+// daemon runs an approved tool call of an agent session right away,
+// exactly once (or when the session's running turn ends), and says what
+// happened. Other deferred actions (a capsule's host calls) run when their
+// owner claims them.
 
 func newApprovalsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -149,11 +153,7 @@ func newApprovalsAnswerCmd(env *Env, approve bool) *cobra.Command {
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, d)
 			}
-			if approve {
-				_, err = fmt.Fprintf(env.Stdout, "approved %s (%s): it runs when session %s picks it up\n", d.ID, decision, d.Request.Session)
-			} else {
-				_, err = fmt.Fprintf(env.Stdout, "denied %s\n", d.ID)
-			}
+			_, err = fmt.Fprint(env.Stdout, describeAnswered(d, decision))
 			return err
 		},
 	}
@@ -162,4 +162,30 @@ func newApprovalsAnswerCmd(env *Env, approve bool) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "a note recorded with the answer")
 	return cmd
+}
+
+// describeAnswered says what became of a deferred action just answered.
+func describeAnswered(d api.DeferredApproval, decision approval.Decision) string {
+	o := d.Outcome
+	if o == nil {
+		if decision == approval.Deny {
+			return fmt.Sprintf("denied %s\n", d.ID)
+		}
+		return fmt.Sprintf("approved %s (%s): it runs when its owner in session %s claims it\n", d.ID, decision, d.Request.Session)
+	}
+	out := strings.TrimRight(o.Output, "\n")
+	if o.Truncated {
+		out += "\n[… truncated]"
+	}
+	switch o.Status {
+	case api.DeferredRan:
+		return fmt.Sprintf("approved %s (%s): %s ran in session %s:\n%s\n", d.ID, decision, o.Tool, d.Request.Session, out)
+	case api.DeferredFailed:
+		return fmt.Sprintf("approved %s (%s): %s ran in session %s and failed:\n%s\n", d.ID, decision, o.Tool, d.Request.Session, out)
+	case api.DeferredRefused:
+		return fmt.Sprintf("approved %s (%s), but %s was not run:\n%s\n", d.ID, decision, o.Tool, out)
+	case api.DeferredQueued:
+		return fmt.Sprintf("approved %s (%s): queued; %s runs when the turn running in session %s ends\n", d.ID, decision, o.Tool, d.Request.Session)
+	}
+	return fmt.Sprintf("denied %s: %s did not run; session %s is told\n", d.ID, o.Tool, d.Request.Session)
 }

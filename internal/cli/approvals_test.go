@@ -100,3 +100,27 @@ func TestApprovalsListApproveDeny(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDescribeAnswered: what `approvals approve|deny` prints for each
+// outcome the daemon reports.
+func TestDescribeAnswered(t *testing.T) {
+	base := api.DeferredApproval{ID: "d1", Request: api.ApprovalRequest{Session: "s1"}}
+	with := func(o *api.DeferredResult) api.DeferredApproval { v := base; v.Outcome = o; return v }
+	for _, tc := range []struct {
+		d    api.DeferredApproval
+		dec  approval.Decision
+		want string
+	}{
+		{base, approval.AllowOnce, "approved d1 (allow_once): it runs when its owner in session s1 claims it\n"},
+		{base, approval.Deny, "denied d1\n"},
+		{with(&api.DeferredResult{Tool: "bash", Status: api.DeferredRan, Output: "hello\n"}), approval.AllowOnce, "approved d1 (allow_once): bash ran in session s1:\nhello\n"},
+		{with(&api.DeferredResult{Tool: "bash", Status: api.DeferredFailed, Output: "exit 1", Truncated: true}), approval.AllowSession, "approved d1 (allow_session): bash ran in session s1 and failed:\nexit 1\n[… truncated]\n"},
+		{with(&api.DeferredResult{Tool: "write_file", Status: api.DeferredRefused, Output: "denied by policy"}), approval.AllowOnce, "approved d1 (allow_once), but write_file was not run:\ndenied by policy\n"},
+		{with(&api.DeferredResult{Tool: "bash", Status: api.DeferredQueued}), approval.AllowOnce, "approved d1 (allow_once): queued; bash runs when the turn running in session s1 ends\n"},
+		{with(&api.DeferredResult{Tool: "bash", Status: api.DeferredDenied}), approval.Deny, "denied d1: bash did not run; session s1 is told\n"},
+	} {
+		if got := describeAnswered(tc.d, tc.dec); got != tc.want {
+			t.Errorf("got  %q\nwant %q", got, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/config"
 	"github.com/astrid-runtime/astrid/internal/core"
 	"github.com/astrid-runtime/astrid/internal/events"
@@ -75,6 +76,19 @@ type Backend interface {
 	// before it closes the Core: cancel or finish the running turns, save
 	// the sessions, stop MCP servers and capsules, within ctx's deadline.
 	Shutdown(ctx context.Context) error
+}
+
+// DeferredRunner is implemented by a Backend that runs its own deferred
+// actions (an agent's tool calls) once a human answers them:
+// resolveApproval calls DeferredResolved after the answer to d is
+// recorded. An approved action it owns runs before it returns, exactly
+// once (security.Interceptor.RunDeferred claims it), or is queued for its
+// session; a denial is told to the session. It returns what it did, or
+// nil for an action that is not its own (a capsule's host call, which its
+// capsule resumes). Unlike other methods it may take as long as the
+// action runs.
+type DeferredRunner interface {
+	DeferredResolved(ctx context.Context, d approval.Deferred) (*api.DeferredResult, error)
 }
 
 // BackendStats are a backend's counts.

@@ -200,7 +200,22 @@ func (d *Daemon) resolveApproval(ctx context.Context, c *clientConn, p api.Resol
 	case err != nil:
 		return api.DeferredApproval{}, err
 	}
-	return apiDeferred(x), nil
+	// NOTE: the answer is recorded; whatever happens next, the method
+	// reports the record as it is then.
+	dr, ok := d.backend.(DeferredRunner)
+	if !ok {
+		return apiDeferred(x), nil
+	}
+	outcome, rerr := dr.DeferredResolved(ctx, x)
+	if rerr != nil {
+		d.log.Error("settling a resolved deferred approval", "id", x.ID, "err", rerr)
+	}
+	if now, gerr := d.core.DB.Deferred().GetDeferred(context.WithoutCancel(ctx), x.ID); gerr == nil {
+		x = now
+	}
+	v := apiDeferred(x)
+	v.Outcome = outcome
+	return v, nil
 }
 
 func (d *Daemon) sessionAllowances(ctx context.Context, c *clientConn, p api.SessionAllowancesParams) (api.SessionAllowancesResult, error) {

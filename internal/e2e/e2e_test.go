@@ -164,6 +164,31 @@ func TestExecDefersWithoutAnAnswer(t *testing.T) {
 	if !strings.Contains(list, "pending") || !strings.Contains(list, "later.txt") {
 		t.Errorf("approvals list:\n%s", list)
 	}
+	// A human approves it later: the daemon runs it, once, and says so.
+	out, _, _ = e.astrid("--format", "json", "approvals", "list")
+	var ds []api.DeferredApproval
+	if err := json.Unmarshal([]byte(out), &ds); err != nil || len(ds) != 1 {
+		t.Fatalf("approvals list --format json: %v\n%s", err, out)
+	}
+	id, sess := ds[0].ID, ds[0].Request.Session
+	out, stderr, code = e.astrid("approvals", "approve", id)
+	if code != 0 || !strings.Contains(out, "approved "+id+" (allow_once): write_file ran in session "+sess) {
+		t.Fatalf("approve exited %d\n%s\n%s", code, out, stderr)
+	}
+	if got, err := os.ReadFile(filepath.Join(e.ws, "later.txt")); err != nil || string(got) != "x" {
+		t.Fatalf("later.txt after the approval: %q, %v", got, err)
+	}
+	if _, stderr, code := e.astrid("approvals", "approve", id); code == 0 || !strings.Contains(stderr, "already answered") {
+		t.Errorf("second approval: exit %d\n%s", code, stderr)
+	}
+	if out, _, _ := e.astrid("--format", "json", "approvals", "show", id); !strings.Contains(out, `"status": "done"`) && !strings.Contains(out, `"status":"done"`) {
+		t.Errorf("approvals show after the run:\n%s", out)
+	}
+	// The session's model reads the outcome on its next turn.
+	out, stderr, code = e.astrid("sessions", "show", sess)
+	if code != 0 || !strings.Contains(out, "The deferred call write_file (approval "+id) || !strings.Contains(out, "and ran") {
+		t.Errorf("sessions show exited %d\n%s\n%s", code, out, stderr)
+	}
 }
 
 func TestExecRefusesBlockedCommands(t *testing.T) {

@@ -143,6 +143,15 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			deps.Logger.Warn("starting MCP servers", "err", err)
 		}
 	}
+	// Approved tool calls that never ran (the daemon stopped first) run
+	// now, in the background, once each.
+	r.turns.Add(1)
+	go func() {
+		defer r.turns.Done()
+		if err := r.ResumeDeferred(context.Background()); err != nil {
+			deps.Logger.Warn("running approved deferred calls", "err", err)
+		}
+	}()
 	r.emit(events.DaemonStarted, "", events.Daemon{})
 	r.FireHook(context.Background(), "", hooks.Payload{Event: hooks.DaemonStart})
 	return b, nil
@@ -351,6 +360,13 @@ func (b *Backend) LoadCapsule(ctx context.Context, _ daemon.Caller, p api.LoadCa
 // UnloadCapsule implements daemon.Backend.
 func (b *Backend) UnloadCapsule(ctx context.Context, _ daemon.Caller, p api.UnloadCapsuleParams) (api.Empty, error) {
 	return b.Capsules.UnloadCapsule(ctx, p)
+}
+
+var _ daemon.DeferredRunner = (*Backend)(nil)
+
+// DeferredResolved implements daemon.DeferredRunner (Runtime.DeferredResolved).
+func (b *Backend) DeferredResolved(ctx context.Context, d approval.Deferred) (*api.DeferredResult, error) {
+	return b.R.DeferredResolved(ctx, d)
 }
 
 var _ daemon.ConfigReloader = (*Backend)(nil)

@@ -156,6 +156,9 @@ type live struct {
 	busy   bool            // guarded by mu; a turn runs
 	turn   string          // guarded by mu; the running turn's id
 	cancel context.CancelFunc
+	// queued are deferred approvals answered while the session was busy,
+	// settled when it is let go (deferred.go).
+	queued []approval.Deferred // guarded by mu
 }
 
 func newID(prefix string) string {

@@ -60,11 +60,9 @@ func (r *Runtime) Send(ctx context.Context, sessionID, text string) (string, err
 		defer r.turns.Done()
 		stop := r.runTurn(tctx, l, turn, text)
 		cancel()
-		l.mu.Lock()
-		l.busy, l.turn, l.cancel = false, "", nil
-		l.rec.Turns++
-		l.mu.Unlock()
-		_ = r.save(tctx, l)
+		// Deferred calls answered during the turn are settled now, before
+		// the session is let go (and saved).
+		r.release(context.WithoutCancel(tctx), l, func() { l.rec.Turns++ })
 		r.publish(l.rec.ID, api.EventTurnComplete, api.TurnComplete{Turn: turn, StopReason: stop})
 		r.emit(events.MessageProcessed, l.rec.ID, events.Message{Turn: turn, StopReason: stop})
 	}()
@@ -99,9 +97,9 @@ func (r *Runtime) runTurn(ctx context.Context, l *live, turn, text string) strin
 		}
 		r.capsuleEvent(ctx, l.securitySession(r), "UserPrompt", text)
 	}
-	l.mu.Lock()
-	l.rec.Messages = append(l.rec.Messages, llm.Message{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartText, Text: text}}})
-	l.mu.Unlock()
+	// Notes of deferred calls settled since the last turn and the prompt
+	// reach the model as one user message.
+	appendUserText(l, text)
 	maxIter := int(r.o.Config.Runtime.MaxTurnIterations)
 	if maxIter <= 0 {
 		maxIter = 50

@@ -206,6 +206,13 @@ type Session struct {
 // with the resolved target; the interceptor judges only what is here.
 type Action struct {
 	Kind Kind
+	// Tool names the tool of the agent's registry that prepared the
+	// action (tools.Registry.Run sets it); empty for actions made
+	// elsewhere (capsule host calls, cron jobs, the model provider). It is
+	// stored with a deferred action so that the runtime can prepare the
+	// call again once a human approves it; a deferred action without a
+	// tool is not the runtime's to run. It plays no part in the judgement.
+	Tool string `json:",omitempty"`
 	// Resource is the canonical URI (see FileURI, ExecURI, NetURI, ...).
 	Resource string
 	// Args are the full arguments as proposed (JSON); their hash is in the

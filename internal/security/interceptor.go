@@ -910,6 +910,22 @@ func (ic *Interceptor) Resolve(ctx context.Context, id string, ans approval.Answ
 // judges it again under the current policy and budget, with the human's
 // answer in place of steps 2 and 4, executes it and records the result.
 func (ic *Interceptor) RunDeferred(ctx context.Context, id string, ex Executor) ([]byte, error) {
+	return ic.ReplayDeferred(ctx, id, func(Action) (Executor, error) { return ex, nil })
+}
+
+// RuleDeferredChanged is the audit rule of an approved deferred action
+// that was refused because it can no longer be run as it was approved
+// (see ReplayDeferred).
+const RuleDeferredChanged = "deferred_changed"
+
+// ReplayDeferred is RunDeferred for a runner that makes the call again:
+// once it has claimed approved action id, it hands the stored action to
+// prepare, which returns the executor of that very action, or an error
+// saying why it cannot run it as approved (the tool is gone, or preparing
+// the call again gives another action). Such a refusal is audited as a
+// denial (StepApproval, RuleDeferredChanged) and recorded as the action's
+// result; nothing runs, then or later, and the *DeniedError is returned.
+func (ic *Interceptor) ReplayDeferred(ctx context.Context, id string, prepare func(Action) (Executor, error)) ([]byte, error) {
 	d, err := ic.o.Deferred.ClaimDeferred(ctx, id)
 	if err != nil {
 		return nil, err
@@ -922,6 +938,15 @@ func (ic *Interceptor) RunDeferred(ctx context.Context, id string, ex Executor) 
 	if d.Answer == nil {
 		ic.finishDeferred(ctx, id, "not run: no answer recorded")
 		return nil, fmt.Errorf("deferred %s: approved without an answer", id)
+	}
+	ex, err := prepare(a)
+	if err == nil && ex == nil {
+		err = errors.New("no executor")
+	}
+	if err != nil {
+		ic.finishDeferred(ctx, id, "not run: "+err.Error())
+		j := &judgement{a: a, proof: audit.Proof{Approval: "deferred:" + id + ":" + string(d.Answer.Decision)}}
+		return nil, ic.deny(context.WithoutCancel(ctx), j, &DeniedError{Step: StepApproval, Rule: RuleDeferredChanged, Reason: err.Error()})
 	}
 	out, err := ic.run(ctx, a, d.Answer, ex)
 	result := "done"

@@ -3,7 +3,9 @@ package security_test
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -885,5 +887,94 @@ func TestNotices(t *testing.T) {
 	wantDenied(t, err, security.StepBudget, "per_action")
 	if b := kinds()["budget_exceeded"]; len(b) != 1 || b[0].Amount != budget.FromUSD(5) || b[0].Decision.Rule != "per_action" {
 		t.Errorf("budget_exceeded: %+v", b)
+	}
+}
+
+// TestReplayDeferred: an approved deferred action its runner cannot run
+// as approved is claimed without running, audited as a denial, and never
+// runs later; the runner sees the stored action, tool included.
+func TestReplayDeferred(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	s := r.session("s", security.Safe, nil)
+	ex := &counter{}
+	ids := make([]string, 2)
+	for i := range ids {
+		a := r.file(security.FileWrite, s, fmt.Sprintf("src/g%d.go", i))
+		a.Tool = "write_file"
+		_, err := r.ic.Run(ctx, a, ex)
+		var de *security.DeferredError
+		if !errors.As(err, &de) {
+			t.Fatalf("err = %v, want deferred", err)
+		}
+		ids[i] = de.ID
+	}
+	refuse := func(why string) func(security.Action) (security.Executor, error) {
+		return func(a security.Action) (security.Executor, error) {
+			if a.Tool != "write_file" || !strings.HasSuffix(a.Path, ".go") {
+				t.Errorf("the runner got %+v", a)
+			}
+			return nil, errors.New(why)
+		}
+	}
+	// Not approved yet: nothing to claim.
+	if _, err := r.ic.ReplayDeferred(ctx, ids[0], refuse("changed")); !errors.Is(err, approval.ErrAlreadyResolved) {
+		t.Fatalf("replaying a pending action: %v", err)
+	}
+	if _, err := r.ic.ReplayDeferred(ctx, "nope", refuse("changed")); !errors.Is(err, approval.ErrNotFound) {
+		t.Fatalf("replaying an unknown action: %v", err)
+	}
+	for _, id := range ids {
+		if _, err := r.ic.Resolve(ctx, id, approval.Answer{Decision: approval.AllowOnce, By: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Refusals and runs race: exactly one of them claims it.
+	var wg sync.WaitGroup
+	var refused, ran atomic.Int32
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				_, err := r.ic.ReplayDeferred(ctx, ids[1], refuse("the call changed"))
+				var de *security.DeniedError
+				switch {
+				case errors.As(err, &de) && de.Rule == security.RuleDeferredChanged:
+					refused.Add(1)
+				case !errors.Is(err, approval.ErrAlreadyResolved):
+					t.Errorf("refusal: %v", err)
+				}
+			} else if _, err := r.ic.RunDeferred(ctx, ids[1], ex); err == nil {
+				ran.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if refused.Load()+ran.Load() != 1 || ex.n.Load() != ran.Load() {
+		t.Fatalf("refused %d, ran %d (executor %d): want exactly one claim", refused.Load(), ran.Load(), ex.n.Load())
+	}
+	before := ex.n.Load()
+	_, err := r.ic.ReplayDeferred(ctx, ids[0], refuse("the tool is gone"))
+	wantDenied(t, err, security.StepApproval, security.RuleDeferredChanged)
+	if _, err := r.ic.RunDeferred(ctx, ids[0], ex); !errors.Is(err, approval.ErrAlreadyResolved) || ex.n.Load() != before {
+		t.Fatalf("a refused action ran later: %v", err)
+	}
+	d, _ := r.db.Deferred().GetDeferred(ctx, ids[0])
+	if d.Status != approval.Done || d.Result != "not run: the tool is gone" {
+		t.Errorf("refused record: %s %q", d.Status, d.Result)
+	}
+	var stored security.Action
+	if err := json.Unmarshal(d.Action, &stored); err != nil || stored.Tool != "write_file" {
+		t.Errorf("stored action %+v (%v): the tool is lost", stored, err)
+	}
+	found := false
+	for _, e := range r.entries() {
+		if e.Decision == audit.Denied && e.Proof.Rule == security.RuleDeferredChanged && e.Proof.Approval == "deferred:"+ids[0]+":allow_once" && strings.Contains(e.Text, "the tool is gone") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the refusal is not in the audit log")
 	}
 }

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,9 @@ type Spec struct {
 type Result struct {
 	Text    string
 	IsError bool
+	// Refused says nothing ran: the interceptor refused or deferred the
+	// call, or (RunDeferred) it no longer matched what was approved.
+	Refused bool
 }
 
 // Tool is one tool the registry offers. The built-in file tools implement
@@ -261,14 +265,78 @@ func (r *Registry) Run(ctx context.Context, ic *security.Interceptor, s security
 	if err != nil {
 		return Result{IsError: true, Text: prepareErr(name, err)}, nil
 	}
+	a.Tool = name
 	out, err := ic.Run(ctx, a, ex)
+	return result(ctx, name, out, err)
+}
+
+// result turns an interceptor run's outcome into a Result (see Run).
+func result(ctx context.Context, name string, out []byte, err error) (Result, error) {
 	if err == nil {
 		return Result{Text: string(out)}, nil
 	}
 	if ctx.Err() != nil && !isRefusal(err) {
 		return Result{}, ctx.Err()
 	}
-	return Result{IsError: true, Text: runErr(name, err)}, nil
+	return Result{IsError: true, Refused: isRefusal(err), Text: runErr(name, err)}, nil
+}
+
+// RunDeferred runs deferred approval id: a call of one of this
+// registry's tools that nobody answered in time and that a human has since
+// approved. Once ic has claimed it, the tool named in the stored action
+// prepares the call again from the approved arguments in session s; only
+// if that gives exactly the approved action (same session and workspace,
+// kind, resource and arguments) does it run, once, under the policy and
+// budget in force now. Otherwise, or when the tool is gone, the approval
+// is refused: audited, nothing runs (security.Interceptor.ReplayDeferred).
+// The Result says what became of it, as Run's does; the error is non-nil
+// only when this call claimed nothing: approval.ErrAlreadyResolved
+// (another runner has it, or it was not approved), approval.ErrNotFound,
+// or a store failure.
+func (r *Registry) RunDeferred(ctx context.Context, ic *security.Interceptor, s security.Session, id string) (Result, error) {
+	if ic == nil {
+		return Result{}, errors.New("tools: no interceptor")
+	}
+	var name string
+	out, err := ic.ReplayDeferred(ctx, id, func(approved security.Action) (security.Executor, error) {
+		name = approved.Tool
+		return r.prepareAgain(s, approved)
+	})
+	if name == "" {
+		// Nothing was claimed (or the record names no tool, refused).
+		if isRefusal(err) {
+			return Result{IsError: true, Refused: true, Text: runErr("the deferred call", err)}, nil
+		}
+		return Result{}, err
+	}
+	return result(ctx, name, out, err)
+}
+
+// prepareAgain prepares the approved call of a deferred approval again in
+// session s and returns its executor, or why it cannot run as approved.
+func (r *Registry) prepareAgain(s security.Session, approved security.Action) (security.Executor, error) {
+	name := approved.Tool
+	r.mu.RLock()
+	t, ok := r.tools[name]
+	r.mu.RUnlock()
+	switch {
+	case name == "":
+		return nil, errors.New("the approved action is not a tool call")
+	case !ok:
+		return nil, fmt.Errorf("the tool %q is no longer available", clipText(name, 64))
+	case approved.Session.ID != s.ID || approved.Session.Workspace != s.Workspace:
+		return nil, errors.New("the approved call belongs to another session or workspace")
+	case len(approved.Args) > r.limits.ArgsBytes:
+		return nil, fmt.Errorf("the arguments are %d bytes, more than the limit of %d", len(approved.Args), r.limits.ArgsBytes)
+	}
+	a, ex, err := t.Prepare(s, json.RawMessage(approved.Args))
+	if err != nil {
+		return nil, errors.New("the approved arguments are no longer valid: " + prepareErr(name, err))
+	}
+	if a.Kind != approved.Kind || a.Resource != approved.Resource || !bytes.Equal(a.Args, approved.Args) {
+		return nil, fmt.Errorf("the call would now be %s %s, not the approved %s %s", a.Kind, clipText(a.Resource, 200), approved.Kind, clipText(approved.Resource, 200))
+	}
+	return ex, nil
 }
 
 func isRefusal(err error) bool {
