@@ -34,11 +34,9 @@ import (
 // NOTE: the call is made again, after the approval, with the capsule's
 // grants and the policy as they are then, and only if what it would do is
 // exactly the action the human approved (same kind, resource and
-// arguments); otherwise it is refused (RuleDeferred) and nothing runs.
+// arguments); otherwise it is refused (security.RuleDeferredChanged), the
+// approval is used up and nothing runs.
 
-// RuleDeferred is the audit rule of a resumed call refused because it no
-// longer matches the action that was approved.
-const RuleDeferred = "capsule_deferred"
 
 // Bounds of the deferred calls a capsule may have waiting.
 const (
@@ -80,15 +78,14 @@ func (cs *callState) run(ctx context.Context, a security.Action, ex security.Exe
 // runApproved runs deferred approval id for a resumed call whose action
 // is a.
 func (m *Manager) runApproved(ctx context.Context, cs *callState, id string, a security.Action, ex security.Executor) ([]byte, error) {
-	d, err := m.o.Deferred.GetDeferred(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var approved security.Action
-	if err := json.Unmarshal(d.Action, &approved); err != nil || approved.Kind != a.Kind || approved.Resource != a.Resource || !bytes.Equal(approved.Args, a.Args) {
-		return nil, cs.refuse(ctx, a.Kind, a.Resource, a.Args, RuleDeferred, "the call no longer matches the action approved as "+id)
-	}
-	return m.ic.RunDeferred(ctx, id, ex)
+	// ReplayDeferred claims the approval first, so a refusal uses it up:
+	// the approved action can never run later either.
+	return m.ic.ReplayDeferred(ctx, id, func(approved security.Action) (security.Executor, error) {
+		if approved.Kind != a.Kind || approved.Resource != a.Resource || !bytes.Equal(approved.Args, a.Args) {
+			return nil, errors.New("the call no longer matches the action approved as " + id)
+		}
+		return ex, nil
+	})
 }
 
 // deferredPayload is what the capsule is told of a deferral.

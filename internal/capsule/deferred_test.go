@@ -210,7 +210,11 @@ func TestDeferredRecordTampered(t *testing.T) {
 			t.Errorf("%s was written: %v", f, err)
 		}
 	}
-	if e.denied(seq, "swapped.txt", RuleDeferred) == nil {
+	if e.denied(seq, "approved.txt", security.RuleDeferredChanged) == nil {
 		t.Error("the refusal was not audited")
+	}
+	// The refusal used the approval up: it is no longer waiting to run.
+	if d, err := e.core.DB.Deferred().GetDeferred(ctx, id); err != nil || d.Status == approval.Approved {
+		t.Errorf("the refused approval is still %v (%v): it could run later", d.Status, err)
 	}
 }
