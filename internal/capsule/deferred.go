@@ -37,7 +37,6 @@ import (
 // arguments); otherwise it is refused (security.RuleDeferredChanged), the
 // approval is used up and nothing runs.
 
-
 // Bounds of the deferred calls a capsule may have waiting.
 const (
 	maxDeferredCalls = 100
