@@ -95,6 +95,10 @@ func (p *Printer) Event(e api.Event) {
 		if t.StopReason != "" && t.StopReason != "end_turn" {
 			p.Notef("[turn ended: %s]\n", SanitizeLine(t.StopReason))
 		}
+	default:
+		if s, ok := Notice(e); ok {
+			p.Notef("%s\n", s)
+		}
 	}
 }
 

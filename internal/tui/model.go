@@ -593,6 +593,9 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		m.note(s)
 		return nil
 	}
+	if s, ok := lineui.Notice(e); ok {
+		m.note(s)
+	}
 	return nil
 }
 

@@ -389,3 +389,13 @@ func TestGoldenStreamingAnswer(t *testing.T) {
 	h.event(ev(t, api.EventTurnComplete, api.TurnComplete{Turn: "t1", StopReason: "end_turn"}))
 	h.golden("answer")
 }
+
+func TestMCPProgressTaskAndDeferredNotes(t *testing.T) {
+	h := newHarness(t, &fakeClient{})
+	h.event(ev(t, api.EventMCPProgress, api.MCPProgress{Server: "ev", Tool: "mcp__ev__long", Progress: 2, Total: 5}))
+	h.mustShow("[progress] mcp__ev__long: 2/5")
+	h.event(ev(t, api.EventMCPTask, api.MCPTask{Server: "ev", Tool: "mcp__ev__research", Task: "t-9", Status: "input_required"}))
+	h.mustShow("input_required, the server waits for an answer")
+	h.event(ev(t, api.EventDeferredResult, api.DeferredResult{ID: "d1", Tool: "bash", Resource: "exec://make", Decision: "deny", By: "ada", Status: "denied"}))
+	h.mustShow("[deferred] bash exec://make (approval d1, deny by ada): denied")
+}
