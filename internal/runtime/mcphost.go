@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/mcp"
 	"github.com/astrid-runtime/astrid/internal/security"
@@ -23,7 +25,9 @@ const maxSampleTokens = 4096
 // Sample implements mcp.Sampler: a server asks the model. The request is a
 // human decision (it spends the user's money on a server's prompt): it is
 // intercepted as an MCP action that always asks, charged to the session's
-// budget, and refused when it belongs to no session.
+// budget, and refused when it belongs to no session. The human is asked
+// through a form in which the prompt and the token limit can be edited
+// (samplingAsker); what runs is what the human accepted.
 func (r *Runtime) Sample(ctx context.Context, req mcp.SampleRequest) (mcp.SampleResult, error) {
 	if req.Session == "" {
 		return mcp.SampleResult{}, errors.New("sampling refused: the request belongs to no session")
@@ -56,12 +60,15 @@ func (r *Runtime) Sample(ctx context.Context, req mcp.SampleRequest) (mcp.Sample
 		return mcp.SampleResult{}, err
 	}
 	args, _ := json.Marshal(map[string]any{"server": req.Server, "max_tokens": maxTok, "prompt": clipLine(prompt.String(), 500)})
-	act := security.Action{Kind: security.MCPTool, Resource: uri, Args: args, Session: l.securitySession(r), AlwaysAsk: true,
+	sess := l.securitySession(r)
+	ask := &samplingAsker{r: r, server: req.Server, session: req.Session, by: sess.Principal, req: lreq, maxTokens: maxTok}
+	sess.Asker = ask
+	act := security.Action{Kind: security.MCPTool, Resource: uri, Args: args, Session: sess, AlwaysAsk: true,
 		Cost:    r.o.Provider.EstimateCost(lreq),
 		Summary: fmt.Sprintf("MCP server %s asks the model (up to %d tokens): %s", req.Server, maxTok, clipLine(prompt.String(), 200))}
 	var res mcp.SampleResult
 	_, err = r.o.Core.Interceptor.Run(ctx, act, security.ExecutorFunc(func(ctx context.Context, _ security.Action) ([]byte, error) {
-		resp, err := llm.Collect(r.o.Provider.Stream(ctx, lreq))
+		resp, err := llm.Collect(r.o.Provider.Stream(ctx, ask.accepted()))
 		if err != nil {
 			return nil, err
 		}
@@ -69,6 +76,101 @@ func (r *Runtime) Sample(ctx context.Context, req mcp.SampleRequest) (mcp.Sample
 		return []byte(resp.Text), nil
 	}))
 	return res, err
+}
+
+// maxPromptGrowth is how much longer than the server's an edited prompt
+// may be: the budget was reserved for the request as asked.
+const maxPromptGrowth = 2048
+
+// samplingAsker is the approval.Asker of one sampling request: it shows the
+// session's frontends a form (elicitation_needed, from the server) with
+// the last user message of the request and the token limit, both
+// editable. Accept allows this one request, as edited; decline or cancel
+// denies it; no answer within the approval timeout is an error, so the
+// interceptor defers it (never allowed). An edit that is not valid (an
+// empty or much longer prompt, a token limit above the server's) is a
+// denial.
+type samplingAsker struct {
+	r               *Runtime
+	server, session string
+	by              string
+	req             *llm.Request
+	maxTokens       int
+
+	mu     sync.Mutex
+	edited *llm.Request // guarded by mu; the request as the human accepted it
+}
+
+// lastUser is the index of the last user message.
+func lastUser(req *llm.Request) int {
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		if req.Messages[i].Role == llm.RoleUser {
+			return i
+		}
+	}
+	return -1
+}
+
+func (a *samplingAsker) Ask(ctx context.Context, q approval.Request) (approval.Answer, error) {
+	i := lastUser(a.req)
+	if i < 0 {
+		return approval.Answer{Decision: approval.Deny, Reason: "the request has no user message to answer", By: "astrid"}, nil
+	}
+	prompt := a.req.Messages[i].Parts[0].Text
+	schema, _ := json.Marshal(map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"prompt":     map[string]any{"type": "string", "title": "Prompt for the model (you may edit it)", "default": prompt},
+			"max_tokens": map[string]any{"type": "integer", "title": "At most this many tokens", "minimum": 1, "maximum": a.maxTokens, "default": a.maxTokens},
+		},
+		"required": []string{"prompt", "max_tokens"},
+	})
+	msg := fmt.Sprintf("MCP server %s asks the model to answer a prompt, up to %d tokens, charged to this session's budget. Accept to send it as shown or as you edit it; decline to refuse.", a.server, a.maxTokens)
+	if i > 0 {
+		msg += fmt.Sprintf(" (%d earlier messages of the server's conversation go with it.)", i)
+	}
+	res, err := a.r.askFrontend(ctx, mcp.ElicitRequest{ID: q.ID, Server: a.server, Session: a.session, Mode: "form", Message: msg, Schema: schema})
+	if err != nil {
+		return approval.Answer{}, err // no answer: deferred, never allowed
+	}
+	ans := approval.Answer{Decision: approval.Deny, By: a.by, Frontend: "elicitation"}
+	if res.Action != "accept" {
+		ans.Reason = "the human chose " + res.Action
+		return ans, nil
+	}
+	p, _ := res.Content["prompt"].(string)
+	n, ok := res.Content["max_tokens"].(float64)
+	switch {
+	case strings.TrimSpace(p) == "":
+		ans.Reason = "the edited prompt is empty"
+	case len(p) > len(prompt)+maxPromptGrowth:
+		ans.Reason = fmt.Sprintf("the edited prompt is more than %d bytes longer than the server's", maxPromptGrowth)
+	case !ok || n != float64(int(n)) || n < 1 || int(n) > a.maxTokens:
+		ans.Reason = fmt.Sprintf("max_tokens must be a whole number from 1 to %d", a.maxTokens)
+	default:
+		edited := *a.req
+		edited.Messages = append([]llm.Message(nil), a.req.Messages...)
+		edited.Messages[i] = llm.Message{Role: llm.RoleUser, Parts: []llm.Part{{Kind: llm.PartText, Text: p}}}
+		edited.MaxTokens = int64(n)
+		a.mu.Lock()
+		a.edited = &edited
+		a.mu.Unlock()
+		ans.Decision = approval.AllowOnce
+		if p != prompt || int(n) != a.maxTokens {
+			ans.Reason = "accepted as edited by the human"
+		}
+	}
+	return ans, nil
+}
+
+// accepted is the request to send: as the human accepted it.
+func (a *samplingAsker) accepted() *llm.Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.edited != nil {
+		return a.edited
+	}
+	return a.req
 }
 
 // pendingElicitation waits for a frontend's elicitationResponse.
@@ -85,6 +187,31 @@ func (r *Runtime) Elicit(ctx context.Context, req mcp.ElicitRequest) (mcp.Elicit
 	if req.Session == "" {
 		return mcp.ElicitResult{Action: "decline"}, nil
 	}
+	timeout := 300 * time.Second
+	if l, err := r.load(ctx, req.Session); err == nil {
+		if prof, err := r.o.Core.Profile(l.rec.Workspace); err == nil && prof.ApprovalTimeout > 0 {
+			timeout = prof.ApprovalTimeout
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := r.askFrontend(tctx, req)
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return mcp.ElicitResult{Action: "cancel"}, ctx.Err()
+	default:
+		return mcp.ElicitResult{Action: "decline"}, nil
+	}
+}
+
+// errNoAnswer is askFrontend's error when ctx ended before an answer.
+var errNoAnswer = errors.New("no answer from the session's frontends")
+
+// askFrontend shows an elicitation to the frontends of its session and
+// waits for the first answer, until ctx ends.
+func (r *Runtime) askFrontend(ctx context.Context, req mcp.ElicitRequest) (mcp.ElicitResult, error) {
 	p := &pendingElicitation{session: req.Session, answer: make(chan mcp.ElicitResult, 1)}
 	r.mu.Lock()
 	r.elicits[req.ID] = p
@@ -98,19 +225,11 @@ func (r *Runtime) Elicit(ctx context.Context, req mcp.ElicitRequest) (mcp.Elicit
 	// sees it.
 	r.publish(req.Session, api.EventElicitationNeeded, api.ElicitationNeeded{Request: req.ID, Server: req.Server, Mode: req.Mode,
 		Message: req.Message, Schema: req.Schema, URL: req.URL, Domain: req.Domain, ElicitationID: req.ElicitationID})
-	timeout := 300 * time.Second
-	if l, err := r.load(ctx, req.Session); err == nil {
-		if prof, err := r.o.Core.Profile(l.rec.Workspace); err == nil && prof.ApprovalTimeout > 0 {
-			timeout = prof.ApprovalTimeout
-		}
-	}
 	select {
 	case a := <-p.answer:
 		return a, nil
-	case <-time.After(timeout):
-		return mcp.ElicitResult{Action: "decline"}, nil
 	case <-ctx.Done():
-		return mcp.ElicitResult{Action: "cancel"}, ctx.Err()
+		return mcp.ElicitResult{}, fmt.Errorf("%w: %v", errNoAnswer, ctx.Err())
 	}
 }
 
