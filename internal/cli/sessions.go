@@ -132,12 +132,16 @@ func newSessionsShowCmd(env *Env) *cobra.Command {
 
 // printSessionDetail prints a session and its conversation.
 func printSessionDetail(env *Env, d api.SessionDetail) error {
-	if env.jsonOutput() {
-		return printJSON(env.Stdout, d)
-	}
 	var msgs []llm.Message
 	if err := json.Unmarshal(d.Messages, &msgs); err != nil {
 		return fmt.Errorf("session %s: messages: %w", d.ID, err)
+	}
+	if env.jsonOutput() { // typed, so that both paths print alike (unescaped)
+		return printJSON(env.Stdout, struct {
+			api.SessionInfo
+			Summary  string        `json:"summary,omitempty"`
+			Messages []llm.Message `json:"messages"`
+		}{d.SessionInfo, d.Summary, msgs})
 	}
 	fmt.Fprintf(env.Stdout, "session %s  (%s mode, %d turns, $%.4f)\nworkspace %s\n", d.ID, d.Mode, d.Turns, d.SpentUSD, d.Workspace)
 	if d.Summary != "" {

@@ -5,7 +5,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,13 +64,11 @@ func (r *Record) Info() api.SessionInfo {
 // Detail is the record with its conversation, as astrid.showSession
 // returns it.
 func (r *Record) Detail() (api.SessionDetail, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // the CLI prints JSON unescaped; keep both forms alike
-	if err := enc.Encode(r.Messages); err != nil {
+	msgs, err := json.Marshal(r.Messages)
+	if err != nil {
 		return api.SessionDetail{}, fmt.Errorf("session %s: messages: %w", r.ID, err)
 	}
-	return api.SessionDetail{SessionInfo: r.Info(), Summary: r.Summary, Messages: bytes.TrimSuffix(b.Bytes(), []byte("\n"))}, nil
+	return api.SessionDetail{SessionInfo: r.Info(), Summary: r.Summary, Messages: msgs}, nil
 }
 
 // DeleteBefore deletes, one at a time and oldest first, the sessions of s
