@@ -27,10 +27,13 @@
 // the full names. Each params type documents its method's contract.
 //
 //	sessions      createSession resumeSession listSessions endSession
+//	              showSession deleteSession cleanupSessions
 //	turns         sendInput cancelTurn
 //	humans        approvalResponse elicitationResponse
 //	deferred      listApprovals resolveApproval
 //	inspection    status sessionBudget sessionAllowances sessionAudit
+//	audit log     listAudit showAudit auditStats auditCheckpoint verifyAudit
+//	tokens        listTokens showToken revokeToken
 //	MCP servers   listServers startServer stopServer listTools
 //	              listResources readResource listPrompts getPrompt
 //	capsules      listCapsules loadCapsule unloadCapsule

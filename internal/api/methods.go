@@ -12,6 +12,9 @@ const (
 	MethodResumeSession       = "astrid.resumeSession"
 	MethodListSessions        = "astrid.listSessions"
 	MethodEndSession          = "astrid.endSession"
+	MethodShowSession         = "astrid.showSession"
+	MethodDeleteSession       = "astrid.deleteSession"
+	MethodCleanupSessions     = "astrid.cleanupSessions"
 	MethodSendInput           = "astrid.sendInput"
 	MethodCancelTurn          = "astrid.cancelTurn"
 	MethodApprovalResponse    = "astrid.approvalResponse"
@@ -29,6 +32,11 @@ const (
 	MethodSessionBudget       = "astrid.sessionBudget"
 	MethodSessionAllowances   = "astrid.sessionAllowances"
 	MethodSessionAudit        = "astrid.sessionAudit"
+	MethodListAudit           = "astrid.listAudit"
+	MethodShowAudit           = "astrid.showAudit"
+	MethodAuditStats          = "astrid.auditStats"
+	MethodAuditCheckpoint     = "astrid.auditCheckpoint"
+	MethodVerifyAudit         = "astrid.verifyAudit"
 	MethodListCapsules        = "astrid.listCapsules"
 	MethodLoadCapsule         = "astrid.loadCapsule"
 	MethodUnloadCapsule       = "astrid.unloadCapsule"
@@ -58,6 +66,8 @@ var Methods = []string{
 	MethodUnloadCapsule, MethodListHooks, MethodTestHooks, MethodTrustHooks,
 	MethodListTokens, MethodShowToken, MethodRevokeToken, MethodShutdown, MethodSubscribeEvents, MethodUnsubscribeEvents, MethodReloadConfig,
 	MethodListResources, MethodReadResource, MethodListPrompts, MethodGetPrompt,
+	MethodShowSession, MethodDeleteSession, MethodCleanupSessions,
+	MethodListAudit, MethodShowAudit, MethodAuditStats, MethodAuditCheckpoint, MethodVerifyAudit,
 }
 
 // Errors the daemon answers with. Package rpc maps each to a stable
@@ -90,6 +100,11 @@ var (
 	// MCP server, an OAuth authorization server) failed, refused or did
 	// not answer; the message says which and why (-32008).
 	ErrUpstream = errors.New("upstream failed")
+	// ErrTampered: the audit log does not match itself or its signed
+	// checkpoints where the method looked (an entry disagrees with its
+	// index, a proof fails); the message names the entry. Run
+	// astrid.verifyAudit for the whole log (-32009).
+	ErrTampered = errors.New("audit log tampered")
 )
 
 // Validator is implemented by params with constraints beyond their JSON
@@ -183,6 +198,64 @@ type EndSessionParams struct {
 
 // Validate implements Validator.
 func (p EndSessionParams) Validate() error { return required("session", p.Session) }
+
+// ShowSessionParams are the params of astrid.showSession, which returns a
+// saved session as it was last saved: its SessionInfo (Active and Busy say
+// whether the daemon holds it now), summary and messages. ErrNotFound if
+// no such session is saved.
+type ShowSessionParams struct {
+	Session string `json:"session"`
+}
+
+// Validate implements Validator.
+func (p ShowSessionParams) Validate() error { return required("session", p.Session) }
+
+// SessionDetail is the result of astrid.showSession. Messages is the
+// conversation in the runtime's message form (role and parts: text,
+// tool_call, tool_result), oldest first; earlier messages condensed into
+// Summary are no longer in it.
+type SessionDetail struct {
+	SessionInfo
+	Summary  string          `json:"summary,omitempty"`
+	Messages json.RawMessage `json:"messages"`
+}
+
+// DeleteSessionParams are the params of astrid.deleteSession, which
+// deletes a saved session for good. A session the daemon holds loaded but
+// idle is dropped from memory first, so that nothing saves it again; a
+// busy one (a turn runs) is refused with ErrConflict: cancel or finish the
+// turn first. The deletion is audited (kind session_delete, resource
+// session://ID). ErrNotFound if no such session exists. Result: Empty.
+type DeleteSessionParams struct {
+	Session string `json:"session"`
+}
+
+// Validate implements Validator.
+func (p DeleteSessionParams) Validate() error { return required("session", p.Session) }
+
+// CleanupSessionsParams are the params of astrid.cleanupSessions, which
+// deletes the saved sessions last updated before Before, except those the
+// daemon holds loaded (idle or busy), which are listed as Kept. Each
+// deletion is audited as by deleteSession.
+type CleanupSessionsParams struct {
+	Before time.Time `json:"before"`
+}
+
+// Validate implements Validator.
+func (p CleanupSessionsParams) Validate() error {
+	if p.Before.IsZero() {
+		return errors.New("before is required")
+	}
+	return nil
+}
+
+// CleanupSessionsResult is the result of astrid.cleanupSessions: the ids
+// deleted, oldest first, and those old enough but kept because they are
+// loaded.
+type CleanupSessionsResult struct {
+	Deleted []string `json:"deleted"`
+	Kept    []string `json:"kept,omitempty"`
+}
 
 // ---- turns ----
 
@@ -497,30 +570,175 @@ func (p SessionAuditParams) Validate() error {
 	return nil
 }
 
-// AuditEntry is one audit log entry. Hashes are hex.
+// AuditEntry is one audit log entry. Hashes are in the tlog text form
+// (base64). Prev is the hash of the entry before (zero for the first);
+// ArgsHash hashes the action's arguments. A decision entry has Decision and
+// the proof fields (Rule, TokenID, AllowanceID, Approval); an outcome entry
+// has RefSeq and RefHash (its decision entry), Status and OutputHash. Text
+// is the reason of a decision or the message of an outcome.
 type AuditEntry struct {
 	Seq         int64     `json:"seq"`
 	Hash        string    `json:"hash"`
 	Time        time.Time `json:"time"`
+	Prev        string    `json:"prev"`
 	Type        string    `json:"type"`
 	Session     string    `json:"session"`
 	Principal   string    `json:"principal,omitempty"`
 	Frontend    string    `json:"frontend,omitempty"`
 	Kind        string    `json:"kind,omitempty"`
 	Resource    string    `json:"resource,omitempty"`
+	ArgsHash    string    `json:"args_hash,omitempty"`
 	Decision    string    `json:"decision,omitempty"`
 	Rule        string    `json:"rule,omitempty"`
 	TokenID     string    `json:"token_id,omitempty"`
 	AllowanceID string    `json:"allowance_id,omitempty"`
 	Approval    string    `json:"approval,omitempty"`
 	RefSeq      *int64    `json:"ref_seq,omitempty"`
+	RefHash     string    `json:"ref_hash,omitempty"`
 	Status      string    `json:"status,omitempty"`
+	OutputHash  string    `json:"output_hash,omitempty"`
 	Text        string    `json:"text,omitempty"`
 }
 
 // SessionAuditResult is the result of astrid.sessionAudit.
 type SessionAuditResult struct {
 	Entries []AuditEntry `json:"entries"`
+}
+
+// ListAuditParams are the params of astrid.listAudit, which returns the
+// newest Limit (default 100, at most MaxAuditLimit) audit entries matching
+// every filter given, oldest first: of Session, at or after Since, decision
+// entries whose decision is Decision ("allowed", "denied" or "deferred"),
+// with a sequence number below BeforeSeq (when above 0; page backwards by
+// passing the first Seq of the previous page). Entries whose stored index
+// disagrees with their content are refused with ErrTampered.
+type ListAuditParams struct {
+	Session   string    `json:"session,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	Decision  string    `json:"decision,omitempty"`
+	Limit     int       `json:"limit,omitempty"`
+	BeforeSeq int64     `json:"before_seq,omitempty"`
+}
+
+// Validate implements Validator.
+func (p ListAuditParams) Validate() error {
+	switch p.Decision {
+	case "", "allowed", "denied", "deferred":
+	default:
+		return errors.New(`decision must be "allowed", "denied" or "deferred"`)
+	}
+	if p.Limit < 0 || p.Limit > MaxAuditLimit {
+		return errors.New("limit must be between 0 and 1000")
+	}
+	if p.BeforeSeq < 0 {
+		return errors.New("before_seq must not be negative")
+	}
+	return nil
+}
+
+// ListAuditResult is the result of astrid.listAudit.
+type ListAuditResult struct {
+	Entries []AuditEntry `json:"entries"`
+}
+
+// ShowAuditParams are the params of astrid.showAudit, which returns one
+// entry with its inclusion proof in the latest signed checkpoint.
+// ErrNotFound for a sequence number past the end of the log; ErrTampered
+// when the entry disagrees with its index, is not covered by a valid
+// signed checkpoint, or its proof fails.
+type ShowAuditParams struct {
+	Seq int64 `json:"seq"`
+}
+
+// Validate implements Validator.
+func (p ShowAuditParams) Validate() error {
+	if p.Seq < 0 {
+		return errors.New("seq must not be negative")
+	}
+	return nil
+}
+
+// AuditInclusion proves that an entry is in a signed tree: Proof holds the
+// hashes (hex) of the RFC 6962 inclusion proof in the tree of TreeSize
+// entries with root hash Root, signed by SignedBy. The daemon checked it.
+type AuditInclusion struct {
+	Proof    []string `json:"proof"`
+	Root     string   `json:"root"`
+	SignedBy string   `json:"signed_by"`
+	TreeSize int64    `json:"tree_size"`
+	Verified bool     `json:"verified"`
+}
+
+// ShowAuditResult is the result of astrid.showAudit.
+type ShowAuditResult struct {
+	Entry     AuditEntry     `json:"entry"`
+	Inclusion AuditInclusion `json:"inclusion"`
+}
+
+// AuditCount is a count of entries with one value of a column.
+type AuditCount struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+// AuditStats are counts over the audit log's index columns, largest
+// first.
+type AuditStats struct {
+	Entries     int64        `json:"entries"`
+	Checkpoints int64        `json:"checkpoints"`
+	ByType      []AuditCount `json:"by_type"`
+	ByDecision  []AuditCount `json:"by_decision"`
+	ByKind      []AuditCount `json:"by_kind"`
+	BySession   []AuditCount `json:"by_session"`
+}
+
+// AuditStatsResult is the result of astrid.auditStats (params: Empty):
+// the counts and the latest signed checkpoint's tree (TreeSize 0 and empty
+// Root and SignedBy for an empty log). ErrTampered when that checkpoint
+// does not verify.
+type AuditStatsResult struct {
+	Root     string     `json:"root"`
+	SignedBy string     `json:"signed_by"`
+	Stats    AuditStats `json:"stats"`
+	TreeSize int64      `json:"tree_size"`
+}
+
+// AuditCheckpoint is the result of astrid.auditCheckpoint (params: Empty):
+// the latest signed checkpoint, verified; Note is its signed note as
+// stored, to keep elsewhere and pass to verifyAudit later. ErrNotFound for
+// an empty log, ErrTampered when the checkpoint does not verify.
+type AuditCheckpoint struct {
+	Note     string `json:"note"`
+	Origin   string `json:"origin"`
+	Root     string `json:"root"`
+	TreeSize int64  `json:"tree_size"`
+}
+
+// VerifyAuditParams are the params of astrid.verifyAudit, which checks the
+// whole audit log: every entry hash, the chain links, the Merkle tree
+// against every signed checkpoint and every signature; with Checkpoint (a
+// note from auditCheckpoint kept earlier, at most 4096 bytes) also that the
+// log still extends it. A big log takes seconds; the check stops when the
+// call's context ends.
+type VerifyAuditParams struct {
+	Checkpoint string `json:"checkpoint,omitempty"`
+}
+
+// VerifyAuditResult is the result of astrid.verifyAudit. A log found
+// altered is a result, not an error: OK is false and Seq names the first
+// bad entry (-1 when the problem is the kept checkpoint itself), Reason
+// says what is wrong. When OK, Entries and TreeHash are the recomputed
+// tree, Checkpoints counts the checkpoints checked, and KeptSize is the
+// size of the kept checkpoint the log extends. An error means the log
+// could not be checked.
+type VerifyAuditResult struct {
+	OK          bool   `json:"ok"`
+	Seq         int64  `json:"seq,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Entries     int64  `json:"entries,omitempty"`
+	TreeHash    string `json:"tree_hash,omitempty"`
+	Checkpoints int64  `json:"checkpoints,omitempty"`
+	KeptSize    *int64 `json:"kept_checkpoint_size,omitempty"`
 }
 
 // ---- MCP servers ----

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/auditview"
+	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/keys"
 	"github.com/astrid-runtime/astrid/internal/store"
 )
@@ -67,73 +69,46 @@ func (e *Env) openAudit(ctx context.Context) (*store.DB, keys.Trusted, error) {
 	return db, trusted, nil
 }
 
-// entryJSON is the JSON form of an entry.
-type entryJSON struct {
-	Seq         int64     `json:"seq"`
-	Hash        string    `json:"hash"`
-	Time        time.Time `json:"time"`
-	Prev        string    `json:"prev"`
-	Type        string    `json:"type"`
-	Session     string    `json:"session"`
-	Principal   string    `json:"principal,omitempty"`
-	Frontend    string    `json:"frontend,omitempty"`
-	Kind        string    `json:"kind,omitempty"`
-	Resource    string    `json:"resource,omitempty"`
-	ArgsHash    string    `json:"args_hash,omitempty"`
-	Decision    string    `json:"decision,omitempty"`
-	Rule        string    `json:"rule,omitempty"`
-	TokenID     string    `json:"token_id,omitempty"`
-	AllowanceID string    `json:"allowance_id,omitempty"`
-	Approval    string    `json:"approval,omitempty"`
-	RefSeq      *int64    `json:"ref_seq,omitempty"`
-	RefHash     string    `json:"ref_hash,omitempty"`
-	Status      string    `json:"status,omitempty"`
-	OutputHash  string    `json:"output_hash,omitempty"`
-	Text        string    `json:"text,omitempty"`
+// entryJSON is the JSON form of an entry, the API's.
+type entryJSON = api.AuditEntry
+
+// auditErr gives an error of an audit command its exit status: 1 for a
+// log found altered (api.ErrTampered) and for what the user asked wrong
+// (no such entry, no checkpoint yet), 2 for a log that could not be read.
+// Errors that carry a status already keep it.
+func auditErr(err error) error {
+	var ee *ExitError
+	switch {
+	case err == nil, errors.As(err, &ee):
+		return err
+	case errors.Is(err, api.ErrTampered):
+		return &ExitError{Code: exitTampered, Err: err}
+	case errors.Is(err, api.ErrNotFound):
+		return err
+	}
+	return cannotRun(err)
 }
 
-func hashOrEmpty(h tlog.Hash) string {
-	if h == (tlog.Hash{}) {
-		return ""
-	}
-	return h.String()
-}
-
-func toJSON(e *audit.Entry, h tlog.Hash) entryJSON {
-	j := entryJSON{
-		Seq: e.Seq, Hash: h.String(), Time: e.Time, Prev: e.Prev.String(), Type: e.Type.String(),
-		Session: e.Session, Principal: e.Principal, Frontend: e.Frontend,
-		Kind: e.Action.Kind, Resource: e.Action.Resource, ArgsHash: hashOrEmpty(e.Action.ArgsHash),
-		Decision: e.Decision.String(), Rule: e.Proof.Rule, TokenID: e.Proof.TokenID,
-		AllowanceID: e.Proof.AllowanceID, Approval: e.Proof.Approval,
-		Status: e.Status.String(), OutputHash: hashOrEmpty(e.OutputHash), Text: e.Text,
-	}
-	if e.Type == audit.TypeOutcome {
-		seq := e.Ref.Seq
-		j.RefSeq, j.RefHash = &seq, e.Ref.Hash.String()
-	}
-	return j
-}
-
-// decodeStored decodes a stored entry and checks that its index columns
-// agree with it, so that no listing shows what the entry does not say.
-func decodeStored(se *audit.StoredEntry) (*audit.Entry, error) {
-	e, err := audit.Decode(se.Data)
-	if err != nil || e.Seq != se.Seq || audit.IndexOf(e) != se.Index {
-		if err == nil {
-			err = errors.New("stored columns disagree with the entry")
+// viaAudit runs daemon with a client of the running daemon, or local with
+// the store opened read-only and the trusted keys when none runs; the
+// error is given its exit status (auditErr).
+func (e *Env) viaAudit(ctx context.Context, daemon func(*client.Client) error, local func(*store.DB, keys.Trusted) error) error {
+	return auditErr(e.viaDaemon(ctx, daemon, func() error {
+		db, trusted, err := e.openAudit(ctx)
+		if err != nil {
+			return err
 		}
-		return nil, &ExitError{Code: exitTampered, Err: fmt.Errorf("entry %d: %v; run astrid audit verify", se.Seq, err)}
-	}
-	return e, nil
+		defer db.Close()
+		return local(db, trusted)
+	}))
 }
 
 // verdict is the decision of a decision entry or the status of an outcome.
-func verdict(e *audit.Entry) string {
-	if e.Type == audit.TypeOutcome {
-		return e.Status.String() + " (of " + strconv.FormatInt(e.Ref.Seq, 10) + ")"
+func verdict(e *api.AuditEntry) string {
+	if e.RefSeq != nil {
+		return e.Status + " (of " + strconv.FormatInt(*e.RefSeq, 10) + ")"
 	}
-	return e.Decision.String()
+	return e.Decision
 }
 
 // parseSince accepts an RFC 3339 time, a date, or a duration back from now.
@@ -176,25 +151,25 @@ func newAuditListCmd(env *Env) *cobra.Command {
 			if f.Limit < 0 {
 				return errors.New("--limit must be 0 (no limit) or more")
 			}
-			db, _, err := env.openAudit(ctx)
+			var out []api.AuditEntry
+			err := env.viaAudit(ctx, func(c *client.Client) (err error) {
+				out, err = c.ListAudit(ctx, api.ListAuditParams{Session: f.Session, Since: f.Since, Decision: f.Decision}, f.Limit)
+				return err
+			}, func(db *store.DB, _ keys.Trusted) (err error) {
+				out, err = auditview.List(ctx, db.Audit(), f)
+				return err
+			})
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			rows, err := db.Audit().List(ctx, f)
-			if err != nil {
-				return cannotRun(err)
+			if out == nil {
+				out = []api.AuditEntry{}
 			}
-			out := make([]entryJSON, 0, len(rows))
 			tab := [][]string{{"SEQ", "TIME", "SESSION", "TYPE", "VERDICT", "KIND", "RESOURCE"}}
-			for i := range rows {
-				e, err := decodeStored(&rows[i])
-				if err != nil {
-					return err
-				}
-				out = append(out, toJSON(e, tlog.RecordHash(rows[i].Data)))
+			for i := range out {
+				e := &out[i]
 				tab = append(tab, []string{strconv.FormatInt(e.Seq, 10), e.Time.Local().Format(time.DateTime),
-					e.Session, e.Type.String(), verdict(e), e.Action.Kind, clip(e.Action.Resource, 60)})
+					e.Session, e.Type, verdict(e), e.Kind, clip(e.Resource, 60)})
 			}
 			if env.jsonOutput() {
 				return printJSON(env.Stdout, out)
@@ -227,29 +202,6 @@ func clip(s string, n int) string {
 	return s
 }
 
-// latestCheckpoint reads and verifies the newest stored checkpoint.
-func latestCheckpoint(ctx context.Context, r audit.Reader, trusted keys.Trusted) (*audit.Checkpoint, error) {
-	sc, ok, err := r.LatestCheckpoint(ctx)
-	if err != nil {
-		return nil, cannotRun(err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	vs, err := audit.NewVerifiers(trusted)
-	if err != nil {
-		return nil, cannotRun(err)
-	}
-	c, err := audit.OpenCheckpoint(sc.Note, vs)
-	if err != nil {
-		return nil, &ExitError{Code: exitTampered, Err: fmt.Errorf("latest checkpoint: %w; run astrid audit verify", err)}
-	}
-	if c.Tree.N != sc.Size {
-		return nil, &ExitError{Code: exitTampered, Err: fmt.Errorf("latest checkpoint is stored as size %d but signs size %d; run astrid audit verify", sc.Size, c.Tree.N)}
-	}
-	return c, nil
-}
-
 func newAuditShowCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show SEQ",
@@ -261,66 +213,34 @@ func newAuditShowCmd(env *Env) *cobra.Command {
 			if err != nil || seq < 0 {
 				return fmt.Errorf("SEQ %q: want a sequence number (0, 1, ...)", args[0])
 			}
-			db, trusted, err := env.openAudit(ctx)
-			if err != nil {
+			var res api.ShowAuditResult
+			if err := env.viaAudit(ctx, func(c *client.Client) (err error) {
+				res, err = c.ShowAudit(ctx, seq)
 				return err
-			}
-			defer db.Close()
-			r := db.Audit()
-			rows, err := r.ReadEntries(ctx, seq, 1)
-			if err != nil {
-				return cannotRun(err)
-			}
-			if len(rows) == 0 || rows[0].Seq != seq {
-				return fmt.Errorf("no entry %d", seq)
-			}
-			e, err := decodeStored(&rows[0])
-			if err != nil {
+			}, func(db *store.DB, trusted keys.Trusted) (err error) {
+				res, err = auditview.Show(ctx, db.Audit(), trusted, seq)
 				return err
-			}
-			leaf := tlog.RecordHash(rows[0].Data)
-			cp, err := latestCheckpoint(ctx, r, trusted)
-			if err != nil {
+			}); err != nil {
 				return err
-			}
-			if cp == nil || cp.Tree.N <= seq {
-				return &ExitError{Code: exitTampered, Err: fmt.Errorf("entry %d is not covered by a signed checkpoint; run astrid audit verify", seq)}
-			}
-			proof, err := tlog.ProveRecord(cp.Tree.N, seq, audit.HashReader(ctx, r))
-			if err != nil {
-				return &ExitError{Code: exitTampered, Err: fmt.Errorf("inclusion proof of entry %d: %w; run astrid audit verify", seq, err)}
-			}
-			if err := tlog.CheckRecord(proof, cp.Tree.N, cp.Tree.Hash, seq, leaf); err != nil {
-				return &ExitError{Code: exitTampered, Err: fmt.Errorf("entry %d is not in the signed tree of size %d: %w; run astrid audit verify", seq, cp.Tree.N, err)}
 			}
 			if env.jsonOutput() {
-				ps := make([]string, len(proof))
-				for i, h := range proof {
-					ps[i] = h.String()
-				}
-				return printJSON(env.Stdout, map[string]any{
-					"entry": toJSON(e, leaf),
-					"inclusion": map[string]any{
-						"verified": true, "tree_size": cp.Tree.N, "root": cp.Tree.Hash.String(),
-						"signed_by": cp.Origin, "proof": ps,
-					},
-				})
+				return printJSON(env.Stdout, res)
 			}
-			j := toJSON(e, leaf)
+			j, in := res.Entry, res.Inclusion
 			kv := [][]string{
 				{"seq", strconv.FormatInt(j.Seq, 10)}, {"hash", j.Hash}, {"time", j.Time.Format(time.RFC3339Nano)},
 				{"prev", j.Prev}, {"type", j.Type}, {"session", j.Session}, {"principal", j.Principal},
 				{"frontend", j.Frontend}, {"kind", j.Kind}, {"resource", j.Resource}, {"args hash", j.ArgsHash},
 			}
-			if e.Type == audit.TypeDecision {
+			if j.RefSeq == nil {
 				kv = append(kv, []string{"decision", j.Decision}, []string{"rule", j.Rule}, []string{"token", j.TokenID},
 					[]string{"allowance", j.AllowanceID}, []string{"approval", j.Approval}, []string{"reason", j.Text})
 			} else {
-				kv = append(kv, []string{"decision entry", fmt.Sprintf("%d (%s)", e.Ref.Seq, j.RefHash)},
+				kv = append(kv, []string{"decision entry", fmt.Sprintf("%d (%s)", *j.RefSeq, j.RefHash)},
 					[]string{"status", j.Status}, []string{"output hash", j.OutputHash}, []string{"message", j.Text})
 			}
 			kv = append(kv, []string{"inclusion", fmt.Sprintf("proven in the tree of size %d, root %s, signed by %s (%d proof hashes)",
-				cp.Tree.N, cp.Tree.Hash, cp.Origin, len(proof))})
+				in.TreeSize, in.Root, in.SignedBy, len(in.Proof))})
 			lines := kv[:0]
 			for _, r := range kv {
 				if r[1] != "" { // fields that took no part are left out
@@ -339,37 +259,27 @@ func newAuditStatsCmd(env *Env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, trusted, err := env.openAudit(ctx)
-			if err != nil {
+			var res api.AuditStatsResult
+			if err := env.viaAudit(ctx, func(c *client.Client) (err error) {
+				res, err = c.AuditStats(ctx)
 				return err
-			}
-			defer db.Close()
-			st, err := db.Audit().Stats(ctx)
-			if err != nil {
-				return cannotRun(err)
-			}
-			cp, err := latestCheckpoint(ctx, db.Audit(), trusted)
-			if err != nil {
+			}, func(db *store.DB, trusted keys.Trusted) (err error) {
+				res, err = auditview.Stats(ctx, db.Audit(), trusted)
 				return err
-			}
-			var treeSize int64
-			var root, origin string
-			if cp != nil {
-				treeSize, root, origin = cp.Tree.N, cp.Tree.Hash.String(), cp.Origin
+			}); err != nil {
+				return err
 			}
 			if env.jsonOutput() {
-				return printJSON(env.Stdout, map[string]any{
-					"stats": st, "tree_size": treeSize, "root": root, "signed_by": origin,
-				})
+				return printJSON(env.Stdout, res)
 			}
-			w := env.Stdout
+			w, st := env.Stdout, &res.Stats
 			fmt.Fprintf(w, "entries:     %d\ncheckpoints: %d\n", st.Entries, st.Checkpoints)
-			if cp != nil {
-				fmt.Fprintf(w, "tree:        size %d, root %s, signed by %s\n", treeSize, root, origin)
+			if res.SignedBy != "" {
+				fmt.Fprintf(w, "tree:        size %d, root %s, signed by %s\n", res.TreeSize, res.Root, res.SignedBy)
 			}
 			for _, g := range []struct {
 				title string
-				rows  []store.AuditCount
+				rows  []api.AuditCount
 			}{{"type", st.ByType}, {"decision", st.ByDecision}, {"kind", st.ByKind}, {"session", st.BySession}} {
 				if len(g.rows) == 0 {
 					continue
@@ -395,24 +305,20 @@ func newAuditCheckpointCmd(env *Env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, trusted, err := env.openAudit(ctx)
-			if err != nil {
+			var res api.AuditCheckpoint
+			if err := env.viaAudit(ctx, func(c *client.Client) (err error) {
+				res, err = c.AuditCheckpoint(ctx)
 				return err
-			}
-			defer db.Close()
-			cp, err := latestCheckpoint(ctx, db.Audit(), trusted)
-			if err != nil {
+			}, func(db *store.DB, trusted keys.Trusted) (err error) {
+				res, err = auditview.Checkpoint(ctx, db.Audit(), trusted)
 				return err
-			}
-			if cp == nil {
-				return errors.New("the audit log is empty: no checkpoint yet")
+			}); err != nil {
+				return err
 			}
 			if env.jsonOutput() {
-				return printJSON(env.Stdout, map[string]any{
-					"origin": cp.Origin, "tree_size": cp.Tree.N, "root": cp.Tree.Hash.String(), "note": string(cp.Note),
-				})
+				return printJSON(env.Stdout, res)
 			}
-			_, err = env.Stdout.Write(cp.Note)
+			_, err := io.WriteString(env.Stdout, res.Note)
 			return err
 		},
 	}
@@ -441,34 +347,36 @@ run (no database, unreadable, no key).`,
 				}
 				kept = b
 			}
-			db, trusted, err := env.openAudit(ctx)
-			if err != nil {
+			var res api.VerifyAuditResult
+			if err := env.viaAudit(ctx, func(c *client.Client) (err error) {
+				res, err = c.VerifyAudit(ctx, string(kept))
+				return err
+			}, func(db *store.DB, trusted keys.Trusted) (err error) {
+				if res, err = auditview.Verify(ctx, db.Audit(), trusted, kept); err != nil {
+					return fmt.Errorf("cannot verify the audit log: %w", err)
+				}
+				return nil
+			}); err != nil {
 				return err
 			}
-			defer db.Close()
-			rep, err := audit.Verify(ctx, db.Audit(), trusted, kept)
-			var bad *audit.Error
-			switch {
-			case errors.As(err, &bad):
+			if !res.OK {
 				if env.jsonOutput() {
-					if err := printJSON(env.Stdout, map[string]any{"ok": false, "seq": bad.Seq, "reason": bad.Reason}); err != nil {
+					if err := printJSON(env.Stdout, map[string]any{"ok": false, "seq": res.Seq, "reason": res.Reason}); err != nil {
 						return err
 					}
 				}
-				return &ExitError{Code: exitTampered, Err: err}
-			case err != nil:
-				return cannotRun(fmt.Errorf("cannot verify the audit log: %w", err))
+				return &ExitError{Code: exitTampered, Err: &audit.Error{Seq: res.Seq, Reason: res.Reason}}
 			}
 			if env.jsonOutput() {
-				out := map[string]any{"ok": true, "entries": rep.Tree.N, "tree_hash": rep.Tree.Hash.String(), "checkpoints": rep.Checkpoints}
-				if rep.Kept != nil {
-					out["kept_checkpoint_size"] = rep.Kept.Tree.N
+				out := map[string]any{"ok": true, "entries": res.Entries, "tree_hash": res.TreeHash, "checkpoints": res.Checkpoints}
+				if res.KeptSize != nil {
+					out["kept_checkpoint_size"] = *res.KeptSize
 				}
 				return printJSON(env.Stdout, out)
 			}
-			fmt.Fprintf(env.Stdout, "ok: %d entries, tree hash %s, %d signed checkpoints\n", rep.Tree.N, rep.Tree.Hash, rep.Checkpoints)
-			if rep.Kept != nil {
-				fmt.Fprintf(env.Stdout, "ok: the log extends the kept checkpoint of size %d\n", rep.Kept.Tree.N)
+			fmt.Fprintf(env.Stdout, "ok: %d entries, tree hash %s, %d signed checkpoints\n", res.Entries, res.TreeHash, res.Checkpoints)
+			if res.KeptSize != nil {
+				fmt.Fprintf(env.Stdout, "ok: the log extends the kept checkpoint of size %d\n", *res.KeptSize)
 			}
 			return nil
 		},

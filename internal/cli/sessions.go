@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,10 +17,12 @@ import (
 	"github.com/astrid-runtime/astrid/internal/session"
 )
 
-// NOTE: list asks the daemon when one runs (it also knows which sessions are
-// loaded and busy), else reads the store read-only. show reads the store
-// read-only; delete and cleanup write it directly. A daemon that has a
-// deleted session loaded saves it again when it ends it.
+// NOTE: every subcommand goes through the daemon when one runs: it knows
+// which sessions are loaded and busy, and a session it holds loaded must be
+// deleted through it, or it would save the session again when it ends it.
+// With no daemon, list and show read the store read-only, and delete and
+// cleanup write it directly (nothing holds a session then); none starts a
+// daemon.
 
 func newSessionsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "sessions", Short: "List, show, delete and clean up saved sessions", Args: cobra.NoArgs}
@@ -44,12 +47,6 @@ func (e *Env) withSessions(ctx context.Context, readOnly bool, f func(session.St
 	return true, f(db.Sessions())
 }
 
-// viewSession describes a saved session as the daemon's listSessions does.
-func viewSession(r *session.Record) api.SessionInfo {
-	return api.SessionInfo{ID: r.ID, Workspace: r.Workspace, Title: r.Title, Mode: r.Mode, Model: r.Model, Turns: r.Turns,
-		SpentUSD: r.Spent.USD(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-}
-
 func newSessionsListCmd(env *Env) *cobra.Command {
 	var workspace string
 	cmd := &cobra.Command{
@@ -66,7 +63,7 @@ func newSessionsListCmd(env *Env) *cobra.Command {
 				_, err := env.withSessions(ctx, true, func(s session.Store) error {
 					recs, err := s.ListSessions(ctx, workspace)
 					for _, r := range recs {
-						views = append(views, viewSession(r))
+						views = append(views, r.Info())
 					}
 					return err
 				})
@@ -106,64 +103,89 @@ func newSessionsShowCmd(env *Env) *cobra.Command {
 		Short: "Show a session and its conversation",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rec *session.Record
-			ok, err := env.withSessions(cmd.Context(), true, func(s session.Store) (err error) {
-				rec, err = s.LoadSession(cmd.Context(), args[0])
+			ctx := cmd.Context()
+			var d api.SessionDetail
+			err := env.viaDaemon(ctx, func(c *client.Client) (err error) {
+				d, err = c.ShowSession(ctx, args[0])
+				return err
+			}, func() error {
+				ok, err := env.withSessions(ctx, true, func(s session.Store) error {
+					rec, err := s.LoadSession(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					d, err = rec.Detail()
+					return err
+				})
+				if err == nil && !ok {
+					err = fmt.Errorf("%w: %s", session.ErrNoSession, args[0])
+				}
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			if !ok {
-				return fmt.Errorf("%w: %s", session.ErrNoSession, args[0])
-			}
-			if env.jsonOutput() {
-				return printJSON(env.Stdout, struct {
-					api.SessionInfo
-					Summary  string        `json:"summary,omitempty"`
-					Messages []llm.Message `json:"messages"`
-				}{viewSession(rec), rec.Summary, rec.Messages})
-			}
-			v := viewSession(rec)
-			fmt.Fprintf(env.Stdout, "session %s  (%s mode, %d turns, $%.4f)\nworkspace %s\n", v.ID, v.Mode, v.Turns, v.SpentUSD, v.Workspace)
-			if rec.Summary != "" {
-				fmt.Fprintf(env.Stdout, "\n[summary of earlier messages]\n%s\n", rec.Summary)
-			}
-			for _, m := range rec.Messages {
-				for _, p := range m.Parts {
-					switch {
-					case p.Kind == llm.PartText:
-						fmt.Fprintf(env.Stdout, "\n%s: %s\n", m.Role, p.Text)
-					case p.ToolCall != nil:
-						fmt.Fprintf(env.Stdout, "  [call %s] %s %s\n", p.ToolCall.ID, p.ToolCall.Name, clipTitle(string(p.ToolCall.Arguments)))
-					case p.ToolResult != nil:
-						status := "ok"
-						if p.ToolResult.IsError {
-							status = "error"
-						}
-						fmt.Fprintf(env.Stdout, "  [result %s] %s: %s\n", p.ToolResult.CallID, status, clipTitle(strings.ReplaceAll(p.ToolResult.Content, "\n", " ")))
-					}
-				}
-			}
-			return nil
+			return printSessionDetail(env, d)
 		},
 	}
+}
+
+// printSessionDetail prints a session and its conversation.
+func printSessionDetail(env *Env, d api.SessionDetail) error {
+	var msgs []llm.Message
+	if err := json.Unmarshal(d.Messages, &msgs); err != nil {
+		return fmt.Errorf("session %s: messages: %w", d.ID, err)
+	}
+	if env.jsonOutput() { // typed, so that both paths print alike (unescaped)
+		return printJSON(env.Stdout, struct {
+			api.SessionInfo
+			Summary  string        `json:"summary,omitempty"`
+			Messages []llm.Message `json:"messages"`
+		}{d.SessionInfo, d.Summary, msgs})
+	}
+	fmt.Fprintf(env.Stdout, "session %s  (%s mode, %d turns, $%.4f)\nworkspace %s\n", d.ID, d.Mode, d.Turns, d.SpentUSD, d.Workspace)
+	if d.Summary != "" {
+		fmt.Fprintf(env.Stdout, "\n[summary of earlier messages]\n%s\n", d.Summary)
+	}
+	for _, m := range msgs {
+		for _, p := range m.Parts {
+			switch {
+			case p.Kind == llm.PartText:
+				fmt.Fprintf(env.Stdout, "\n%s: %s\n", m.Role, p.Text)
+			case p.ToolCall != nil:
+				fmt.Fprintf(env.Stdout, "  [call %s] %s %s\n", p.ToolCall.ID, p.ToolCall.Name, clipTitle(string(p.ToolCall.Arguments)))
+			case p.ToolResult != nil:
+				status := "ok"
+				if p.ToolResult.IsError {
+					status = "error"
+				}
+				fmt.Fprintf(env.Stdout, "  [result %s] %s: %s\n", p.ToolResult.CallID, status, clipTitle(strings.ReplaceAll(p.ToolResult.Content, "\n", " ")))
+			}
+		}
+	}
+	return nil
 }
 
 func newSessionsDeleteCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID",
-		Short: "Delete a saved session",
+		Short: "Delete a saved session (not one running a turn)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ok, err := env.withSessions(cmd.Context(), false, func(s session.Store) error {
-				return s.DeleteSession(cmd.Context(), args[0])
+			ctx := cmd.Context()
+			err := env.viaDaemon(ctx, func(c *client.Client) error {
+				return c.DeleteSession(ctx, args[0])
+			}, func() error {
+				ok, err := env.withSessions(ctx, false, func(s session.Store) error {
+					return s.DeleteSession(ctx, args[0])
+				})
+				if err == nil && !ok {
+					err = fmt.Errorf("%w: %s", session.ErrNoSession, args[0])
+				}
+				return err
 			})
 			if err != nil {
 				return err
-			}
-			if !ok {
-				return fmt.Errorf("%w: %s", session.ErrNoSession, args[0])
 			}
 			_, err = fmt.Fprintf(env.Stdout, "deleted %s\n", args[0])
 			return err
@@ -176,19 +198,33 @@ func newSessionsCleanupCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cleanup --older-than DURATION",
 		Short: "Delete sessions not used for a while (e.g. --older-than 720h)",
-		Args:  cobra.NoArgs,
+		Long: `Deletes the saved sessions last updated longer ago than --older-than.
+A running daemon keeps the sessions it holds loaded; they are counted as kept.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if olderThan <= 0 {
 				return errors.New("--older-than must be a positive duration such as 720h")
 			}
-			n := 0
-			if _, err := env.withSessions(cmd.Context(), false, func(s session.Store) (err error) {
-				n, err = s.DeleteSessionsBefore(cmd.Context(), time.Now().Add(-olderThan))
+			ctx := cmd.Context()
+			before := time.Now().Add(-olderThan)
+			var res api.CleanupSessionsResult
+			err := env.viaDaemon(ctx, func(c *client.Client) (err error) {
+				res, err = c.CleanupSessions(ctx, before)
 				return err
-			}); err != nil {
+			}, func() error {
+				_, err := env.withSessions(ctx, false, func(s session.Store) (err error) {
+					res.Deleted, res.Kept, err = session.DeleteBefore(ctx, s, before, nil)
+					return err
+				})
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			_, err := fmt.Fprintf(env.Stdout, "deleted %d sessions\n", n)
+			if _, err := fmt.Fprintf(env.Stdout, "deleted %d sessions\n", len(res.Deleted)); err != nil || len(res.Kept) == 0 {
+				return err
+			}
+			_, err = fmt.Fprintf(env.Stdout, "kept %d the daemon holds loaded\n", len(res.Kept))
 			return err
 		},
 	}

@@ -357,6 +357,76 @@ func (c *Client) SessionAudit(ctx context.Context, p api.SessionAuditParams) ([]
 	return r.Entries, err
 }
 
+// ShowSession returns a saved session with its conversation.
+func (c *Client) ShowSession(ctx context.Context, id string) (api.SessionDetail, error) {
+	return call[api.SessionDetail](ctx, c, api.MethodShowSession, api.ShowSessionParams{Session: id})
+}
+
+// DeleteSession deletes a saved session (ErrConflict while a turn runs in
+// it).
+func (c *Client) DeleteSession(ctx context.Context, id string) error {
+	_, err := call[api.Empty](ctx, c, api.MethodDeleteSession, api.DeleteSessionParams{Session: id})
+	return err
+}
+
+// CleanupSessions deletes the saved sessions last updated before t that
+// the daemon does not hold loaded.
+func (c *Client) CleanupSessions(ctx context.Context, t time.Time) (api.CleanupSessionsResult, error) {
+	return call[api.CleanupSessionsResult](ctx, c, api.MethodCleanupSessions, api.CleanupSessionsParams{Before: t})
+}
+
+// ListAudit returns the newest limit audit entries p selects (every one
+// when limit is 0), oldest first, in pages of at most api.MaxAuditLimit
+// (p.Limit and p.BeforeSeq are set per page).
+func (c *Client) ListAudit(ctx context.Context, p api.ListAuditParams, limit int) ([]api.AuditEntry, error) {
+	var pages [][]api.AuditEntry
+	n := 0
+	for limit == 0 || n < limit {
+		p.Limit = api.MaxAuditLimit
+		if limit > 0 {
+			p.Limit = min(limit-n, api.MaxAuditLimit)
+		}
+		r, err := call[api.ListAuditResult](ctx, c, api.MethodListAudit, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(r.Entries) > 0 {
+			pages = append(pages, r.Entries)
+			n += len(r.Entries)
+		}
+		if len(r.Entries) < p.Limit || r.Entries[0].Seq == 0 {
+			break
+		}
+		p.BeforeSeq = r.Entries[0].Seq
+	}
+	out := make([]api.AuditEntry, 0, n)
+	for i := len(pages) - 1; i >= 0; i-- {
+		out = append(out, pages[i]...)
+	}
+	return out, nil
+}
+
+// ShowAudit returns one audit entry with its checked inclusion proof.
+func (c *Client) ShowAudit(ctx context.Context, seq int64) (api.ShowAuditResult, error) {
+	return call[api.ShowAuditResult](ctx, c, api.MethodShowAudit, api.ShowAuditParams{Seq: seq})
+}
+
+// AuditStats counts the audit log's entries.
+func (c *Client) AuditStats(ctx context.Context) (api.AuditStatsResult, error) {
+	return call[api.AuditStatsResult](ctx, c, api.MethodAuditStats, nil)
+}
+
+// AuditCheckpoint returns the latest signed checkpoint.
+func (c *Client) AuditCheckpoint(ctx context.Context) (api.AuditCheckpoint, error) {
+	return call[api.AuditCheckpoint](ctx, c, api.MethodAuditCheckpoint, nil)
+}
+
+// VerifyAudit has the daemon check the whole audit log (and that it
+// extends kept, a checkpoint note kept earlier, when not empty).
+func (c *Client) VerifyAudit(ctx context.Context, kept string) (api.VerifyAuditResult, error) {
+	return call[api.VerifyAuditResult](ctx, c, api.MethodVerifyAudit, api.VerifyAuditParams{Checkpoint: kept})
+}
+
 // ListCapsules calls astrid.listCapsules.
 func (c *Client) ListCapsules(ctx context.Context) ([]api.CapsuleInfo, error) {
 	r, err := call[api.ListCapsulesResult](ctx, c, api.MethodListCapsules, nil)

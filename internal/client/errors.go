@@ -67,6 +67,11 @@ var (
 	// names it. Retrying may work once that server is fixed.
 	ErrUpstream = api.ErrUpstream
 
+	// ErrTampered: the audit log does not match itself or its signed
+	// checkpoints; the message names the entry. Show it and suggest
+	// `astrid audit verify`; retrying will not help.
+	ErrTampered = api.ErrTampered
+
 	// ErrMethodNotFound: the daemon does not know the method; it is older
 	// than this client. Ask the user to restart it (`astrid daemon stop`).
 	ErrMethodNotFound = rpc.ErrMethodNotFound

@@ -52,6 +52,14 @@ type Backend interface {
 	ApprovalResponse(ctx context.Context, c Caller, p api.ApprovalResponseParams) (api.Empty, error)
 	ElicitationResponse(ctx context.Context, c Caller, p api.ElicitationResponseParams) (api.Empty, error)
 	SessionBudget(ctx context.Context, c Caller, p api.SessionBudgetParams) (api.Budget, error)
+	// ShowSession, DeleteSession and CleanupSessions serve the saved
+	// sessions a backend may hold loaded (see api.DeleteSessionParams):
+	// a loaded session is shown as it is in memory, and one deleted must
+	// never be saved again. The daemon calls them only when Stats says
+	// Runtime, and audits the deletions itself.
+	ShowSession(ctx context.Context, c Caller, p api.ShowSessionParams) (api.SessionDetail, error)
+	DeleteSession(ctx context.Context, c Caller, p api.DeleteSessionParams) (api.Empty, error)
+	CleanupSessions(ctx context.Context, c Caller, p api.CleanupSessionsParams) (api.CleanupSessionsResult, error)
 
 	ListServers(ctx context.Context, c Caller, p api.Empty) (api.ListServersResult, error)
 	StartServer(ctx context.Context, c Caller, p api.ServerParams) (api.ServerInfo, error)
@@ -126,7 +134,8 @@ type BackendDeps struct {
 type NewBackendFunc func(ctx context.Context, deps BackendDeps) (Backend, error)
 
 // Unavailable is the Backend of a daemon without an agent runtime: every
-// method answers api.ErrUnavailable with Reason.
+// method answers api.ErrUnavailable with Reason. (The daemon serves the
+// saved-session methods from the store itself when Stats says no Runtime.)
 type Unavailable struct {
 	Reason string
 }
@@ -178,6 +187,21 @@ func (u Unavailable) ElicitationResponse(context.Context, Caller, api.Elicitatio
 // SessionBudget implements Backend.
 func (u Unavailable) SessionBudget(context.Context, Caller, api.SessionBudgetParams) (api.Budget, error) {
 	return api.Budget{}, u.err("session budgets")
+}
+
+// ShowSession implements Backend.
+func (u Unavailable) ShowSession(context.Context, Caller, api.ShowSessionParams) (api.SessionDetail, error) {
+	return api.SessionDetail{}, u.err("sessions")
+}
+
+// DeleteSession implements Backend.
+func (u Unavailable) DeleteSession(context.Context, Caller, api.DeleteSessionParams) (api.Empty, error) {
+	return api.Empty{}, u.err("sessions")
+}
+
+// CleanupSessions implements Backend.
+func (u Unavailable) CleanupSessions(context.Context, Caller, api.CleanupSessionsParams) (api.CleanupSessionsResult, error) {
+	return api.CleanupSessionsResult{}, u.err("sessions")
 }
 
 // ListServers implements Backend.

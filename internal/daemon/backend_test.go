@@ -99,6 +99,46 @@ func (f *fakeBackend) SessionBudget(_ context.Context, _ Caller, p api.SessionBu
 	return api.Budget{Session: p.Session, SpentUSD: 1.5, SessionLimitUSD: 100}, nil
 }
 
+func (f *fakeBackend) ShowSession(_ context.Context, _ Caller, p api.ShowSessionParams) (api.SessionDetail, error) {
+	s, err := f.session(p.Session)
+	return api.SessionDetail{SessionInfo: s, Messages: []byte("[]")}, err
+}
+
+// DeleteSession refuses a session titled "busy", as a runtime refuses one
+// running a turn.
+func (f *fakeBackend) DeleteSession(_ context.Context, _ Caller, p api.DeleteSessionParams) (api.Empty, error) {
+	s, err := f.session(p.Session)
+	if err != nil {
+		return api.Empty{}, err
+	}
+	if s.Title == "busy" {
+		return api.Empty{}, fmt.Errorf("%w: session %s is busy", api.ErrConflict, p.Session)
+	}
+	f.mu.Lock()
+	delete(f.sessions, p.Session)
+	f.mu.Unlock()
+	return api.Empty{}, nil
+}
+
+// CleanupSessions deletes every session created before p.Before, keeping
+// the busy ones.
+func (f *fakeBackend) CleanupSessions(_ context.Context, _ Caller, p api.CleanupSessionsParams) (api.CleanupSessionsResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res := api.CleanupSessionsResult{Deleted: []string{}}
+	for id, s := range f.sessions {
+		switch {
+		case !s.CreatedAt.Before(p.Before):
+		case s.Title == "busy":
+			res.Kept = append(res.Kept, id)
+		default:
+			res.Deleted = append(res.Deleted, id)
+			delete(f.sessions, id)
+		}
+	}
+	return res, nil
+}
+
 func (f *fakeBackend) ListServers(context.Context, Caller, api.Empty) (api.ListServersResult, error) {
 	return api.ListServersResult{Servers: []api.ServerInfo{{Name: "fs", State: "stopped"}}}, nil
 }

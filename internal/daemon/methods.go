@@ -8,12 +8,11 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/sys/unix"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
-	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/auditview"
 	"github.com/astrid-runtime/astrid/internal/rpc"
 	"github.com/astrid-runtime/astrid/internal/store"
 	"github.com/astrid-runtime/astrid/internal/version"
@@ -118,6 +117,14 @@ var methods = map[string]methodFunc{
 	api.MethodListTokens:        typed((*Daemon).listTokens),
 	api.MethodShowToken:         typed((*Daemon).showToken),
 	api.MethodRevokeToken:       typed((*Daemon).revokeToken),
+	api.MethodShowSession:       typed((*Daemon).showSession),
+	api.MethodDeleteSession:     typed((*Daemon).deleteSession),
+	api.MethodCleanupSessions:   typed((*Daemon).cleanupSessions),
+	api.MethodListAudit:         typed((*Daemon).listAudit),
+	api.MethodShowAudit:         typed((*Daemon).showAudit),
+	api.MethodAuditStats:        typed((*Daemon).auditStats),
+	api.MethodAuditCheckpoint:   typed((*Daemon).auditCheckpoint),
+	api.MethodVerifyAudit:       typed((*Daemon).verifyAudit),
 	api.MethodShutdown:          typed((*Daemon).shutdownMethod),
 	api.MethodReloadConfig:      typed((*Daemon).reloadConfig),
 	api.MethodSubscribeEvents:   typed((*Daemon).subscribeEvents),
@@ -246,25 +253,8 @@ func (d *Daemon) sessionAudit(ctx context.Context, c *clientConn, p api.SessionA
 	if limit == 0 {
 		limit = 100
 	}
-	ses, err := d.core.DB.Audit().List(ctx, store.AuditFilter{Session: p.Session, Since: p.Since, Limit: limit})
-	if err != nil {
-		return api.SessionAuditResult{}, err
-	}
-	out := api.SessionAuditResult{Entries: make([]api.AuditEntry, 0, len(ses))}
-	for i := range ses {
-		se := &ses[i]
-		e, err := audit.Decode(se.Data)
-		if err != nil || e.Seq != se.Seq || audit.IndexOf(e) != se.Index {
-			// NOTE: never show what an entry does not say.
-			return api.SessionAuditResult{}, fmt.Errorf("%w: audit entry %d does not match its index; run `astrid audit verify`", rpc.ErrInternal, se.Seq)
-		}
-		h, err := e.Hash()
-		if err != nil {
-			return api.SessionAuditResult{}, err
-		}
-		out.Entries = append(out.Entries, apiAuditEntry(e, h))
-	}
-	return out, nil
+	es, err := auditview.List(ctx, d.core.DB.Audit(), store.AuditFilter{Session: p.Session, Since: p.Since, Limit: limit})
+	return api.SessionAuditResult{Entries: es}, err
 }
 
 func (d *Daemon) shutdownMethod(ctx context.Context, c *clientConn, _ api.ShutdownParams) (api.Empty, error) {
@@ -295,20 +285,3 @@ func apiRequest(r approval.Request) api.ApprovalRequest { return r.API() }
 func apiAnswer(a approval.Answer) api.ApprovalAnswer { return a.API() }
 
 func apiDeferred(x approval.Deferred) api.DeferredApproval { return x.API() }
-
-func apiAuditEntry(e *audit.Entry, h tlog.Hash) api.AuditEntry {
-	j := api.AuditEntry{
-		Seq: e.Seq, Hash: h.String(), Time: e.Time.UTC(), Type: e.Type.String(), Session: e.Session,
-		Principal: e.Principal, Frontend: e.Frontend, Kind: e.Action.Kind, Resource: e.Action.Resource,
-		Decision: e.Decision.String(), Rule: e.Proof.Rule, TokenID: e.Proof.TokenID,
-		AllowanceID: e.Proof.AllowanceID, Approval: e.Proof.Approval, Status: e.Status.String(), Text: e.Text,
-	}
-	if e.Type == audit.TypeOutcome {
-		seq := e.Ref.Seq
-		j.RefSeq = &seq
-		j.Decision = ""
-	} else {
-		j.Status = ""
-	}
-	return j
-}

@@ -83,23 +83,15 @@ func (d *Daemon) revokeToken(ctx context.Context, c *clientConn, p api.RevokeTok
 	if p.Reason != "" {
 		text += ": " + p.Reason
 	}
-	rec, aerr := d.core.Audit.Append(ctx, audit.Entry{
-		Type: audit.TypeDecision, Session: "daemon", Principal: audit.Clip(c.caller.User, audit.MaxPrincipal),
-		Frontend: audit.Clip(c.caller.Frontend, audit.MaxFrontend),
-		Action:   audit.Action{Kind: "capability_revoke", Resource: res, ArgsHash: audit.HashBytes([]byte(id.String() + "\x00" + p.Reason))},
-		Decision: audit.Allowed, Proof: audit.Proof{TokenID: id.String(), Rule: "revoke"}, Text: audit.ClipText(text),
+	aerr := d.auditAction(ctx, c, "token "+id.String()+" was revoked", audit.Entry{
+		Session: "daemon",
+		Action:  audit.Action{Kind: "capability_revoke", Resource: res, ArgsHash: audit.HashBytes([]byte(id.String() + "\x00" + p.Reason))},
+		Proof:   audit.Proof{TokenID: id.String(), Rule: "revoke"}, Text: text,
 	})
 	if d.bus != nil {
 		for _, x := range ids {
 			d.bus.Publish(events.CapabilityRevoked, "", events.Security{Kind: "capability_revoke", Resource: res, TokenID: x.String()})
 		}
-		if aerr == nil {
-			d.bus.Publish(events.AuditEntryCreated, "", events.Audit{Seq: rec.Seq})
-		}
 	}
-	if aerr != nil {
-		d.log.Error("a token was revoked but its audit entry failed", "token", id.String(), "err", aerr)
-		return out, fmt.Errorf("token %s was revoked, but its audit entry could not be written: %w", id, aerr)
-	}
-	return out, nil
+	return out, aerr
 }

@@ -28,6 +28,7 @@ import (
 //	-32006  budget exceeded    api.ErrBudgetExceeded      the budget is spent
 //	-32007  unavailable        api.ErrUnavailable         subsystem not running here, or shutting down
 //	-32008  upstream failed    api.ErrUpstream            an MCP or authorization server failed or refused
+//	-32009  audit tampered     api.ErrTampered            the audit log does not match itself or its checkpoints
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -43,6 +44,7 @@ const (
 	CodeBudgetExceeded = -32006
 	CodeUnavailable    = -32007
 	CodeUpstream       = -32008
+	CodeTampered       = -32009
 )
 
 // Protocol-level errors; the API's own are in package api.
@@ -72,6 +74,7 @@ var codes = []struct {
 	{api.ErrBudgetExceeded, CodeBudgetExceeded},
 	{api.ErrUnavailable, CodeUnavailable},
 	{api.ErrUpstream, CodeUpstream},
+	{api.ErrTampered, CodeTampered},
 	{ErrInternal, CodeInternal},
 }
 

@@ -197,6 +197,22 @@ func (b *Backend) EndSession(ctx context.Context, _ daemon.Caller, p api.EndSess
 	return api.Empty{}, b.R.End(ctx, p.Session)
 }
 
+// ShowSession implements daemon.Backend.
+func (b *Backend) ShowSession(ctx context.Context, _ daemon.Caller, p api.ShowSessionParams) (api.SessionDetail, error) {
+	return b.R.Show(ctx, p.Session)
+}
+
+// DeleteSession implements daemon.Backend.
+func (b *Backend) DeleteSession(ctx context.Context, _ daemon.Caller, p api.DeleteSessionParams) (api.Empty, error) {
+	return api.Empty{}, b.R.Delete(ctx, p.Session)
+}
+
+// CleanupSessions implements daemon.Backend.
+func (b *Backend) CleanupSessions(ctx context.Context, _ daemon.Caller, p api.CleanupSessionsParams) (api.CleanupSessionsResult, error) {
+	deleted, kept, err := b.R.Cleanup(ctx, p.Before)
+	return api.CleanupSessionsResult{Deleted: deleted, Kept: kept}, err
+}
+
 // SendInput implements daemon.Backend.
 func (b *Backend) SendInput(ctx context.Context, _ daemon.Caller, p api.SendInputParams) (api.SendInputResult, error) {
 	turn, err := b.R.Send(ctx, p.Session, p.Text)

@@ -96,6 +96,11 @@ type Runtime struct {
 	extra   []tools.Tool  // tools added to every registry (task, spark)
 	turns   sync.WaitGroup
 
+	// storeMu orders loading saved sessions (read) against deleting them
+	// (write), so that a session being deleted is never loaded again from
+	// a record read before the deletion.
+	storeMu sync.RWMutex
+
 	mu       sync.Mutex
 	sessions map[string]*live               // guarded by mu; loaded sessions
 	regs     map[string]*tools.Registry     // guarded by mu; by workspace root
@@ -154,7 +159,13 @@ type live struct {
 	depth  int             // sub-agent depth: 0 for a user's session
 	parent *live           // the session whose human answers approvals
 	busy   bool            // guarded by mu; a turn runs
-	turn   string          // guarded by mu; the running turn's id
+	// deleted (guarded by mu) marks a session deleted while loaded: it is
+	// never saved again and starts no turn.
+	deleted bool
+	// saveMu makes each save (check deleted, write) one step against a
+	// deletion.
+	saveMu sync.Mutex
+	turn   string // guarded by mu; the running turn's id
 	cancel context.CancelFunc
 	// queued are deferred approvals answered while the session was busy,
 	// settled when it is let go (deferred.go).

@@ -70,24 +70,29 @@ func (r *Runtime) load(ctx context.Context, id string) (*live, error) {
 	if ok {
 		return l, nil
 	}
+	r.storeMu.RLock()
 	rec, err := r.o.Store.LoadSession(ctx, id)
 	if errors.Is(err, session.ErrNoSession) {
+		r.storeMu.RUnlock()
 		return nil, fmt.Errorf("%w: session %s", api.ErrNotFound, id)
 	}
 	if err != nil {
+		r.storeMu.RUnlock()
 		return nil, err
+	}
+	r.mu.Lock()
+	if l, ok := r.sessions[id]; ok {
+		r.mu.Unlock()
+		r.storeMu.RUnlock()
+		return l, nil
 	}
 	// The budget tracker is in memory: a resumed session carries on from
 	// what it had spent.
 	r.o.Core.Budget.SetSpent(rec.ID, rec.Spent, "", 0)
-	r.mu.Lock()
-	if l, ok := r.sessions[id]; ok {
-		r.mu.Unlock()
-		return l, nil
-	}
 	l = &live{rec: rec}
 	r.sessions[id] = l
 	r.mu.Unlock()
+	r.storeMu.RUnlock()
 	r.emit(events.SessionResumed, rec.ID, events.Session{Workspace: rec.Workspace, Principal: rec.Principal, Frontend: rec.Frontend})
 	r.FireHook(ctx, rec.Workspace, hooks.Payload{Event: hooks.SessionStart, SessionID: rec.ID,
 		Principal: rec.Principal, Frontend: rec.Frontend, Resumed: true})
@@ -110,8 +115,8 @@ func (r *Runtime) Info(rec *session.Record) api.SessionInfo {
 	r.mu.Lock()
 	l, active := r.sessions[rec.ID]
 	r.mu.Unlock()
-	info := api.SessionInfo{ID: rec.ID, Workspace: rec.Workspace, Mode: rec.Mode, Title: rec.Title, Model: rec.Model,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, Active: active, Turns: rec.Turns, SpentUSD: rec.Spent.USD()}
+	info := rec.Info()
+	info.Active = active
 	if active {
 		l.mu.Lock()
 		info.Busy = l.busy
@@ -141,26 +146,113 @@ func (r *Runtime) End(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.sessions, id)
 	r.mu.Unlock()
-	r.emit(events.SessionEnded, id, events.Session{Workspace: l.workspace(), Reason: "ended"})
-	r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: id, Reason: "ended"})
-	r.capsuleEvent(ctx, l.securitySession(r), "SessionEnd", "ended")
-	if r.o.Bash != nil {
-		_ = r.o.Bash.Forget(id)
-	}
+	r.unloaded(ctx, l, "ended")
 	return err
 }
 
-// Delete removes a saved session (ending it first if it is loaded).
-func (r *Runtime) Delete(ctx context.Context, id string) error {
+// unloaded tells the frontends, hooks and capsules that a session left
+// memory, and lets go of its shell state.
+func (r *Runtime) unloaded(ctx context.Context, l *live, reason string) {
+	id := l.rec.ID
+	r.emit(events.SessionEnded, id, events.Session{Workspace: l.workspace(), Reason: reason})
+	r.FireHook(ctx, l.workspace(), hooks.Payload{Event: hooks.SessionEnd, SessionID: id, Reason: reason})
+	r.capsuleEvent(ctx, l.securitySession(r), "SessionEnd", reason)
+	if r.o.Bash != nil {
+		_ = r.o.Bash.Forget(id)
+	}
+}
+
+// Show returns a session with its conversation: the loaded one as it is
+// now, else the saved one.
+func (r *Runtime) Show(ctx context.Context, id string) (api.SessionDetail, error) {
 	r.mu.Lock()
-	_, loaded := r.sessions[id]
+	l, ok := r.sessions[id]
 	r.mu.Unlock()
-	if loaded {
-		if err := r.End(ctx, id); err != nil {
-			return err
+	var rec *session.Record
+	if ok {
+		l.mu.Lock()
+		c := *l.rec
+		c.Messages = append(c.Messages[:0:0], l.rec.Messages...)
+		l.mu.Unlock()
+		rec = &c
+	} else {
+		var err error
+		if rec, err = r.o.Store.LoadSession(ctx, id); errors.Is(err, session.ErrNoSession) {
+			return api.SessionDetail{}, fmt.Errorf("%w: session %s", api.ErrNotFound, id)
+		} else if err != nil {
+			return api.SessionDetail{}, err
 		}
 	}
-	return r.o.Store.DeleteSession(ctx, id)
+	d, err := rec.Detail()
+	if err != nil {
+		return d, err
+	}
+	d.SessionInfo = r.Info(rec)
+	return d, nil
+}
+
+// Delete deletes a saved session. A loaded one must be idle
+// (api.ErrConflict otherwise): it is dropped from memory first and never
+// saved again, so the deletion stands. api.ErrNotFound if there is no such
+// session.
+func (r *Runtime) Delete(ctx context.Context, id string) error {
+	r.storeMu.Lock()
+	defer r.storeMu.Unlock()
+	r.mu.Lock()
+	l, loaded := r.sessions[id]
+	if loaded {
+		l.mu.Lock()
+		busy := l.busy
+		l.deleted = !busy
+		l.mu.Unlock()
+		if busy {
+			r.mu.Unlock()
+			return fmt.Errorf("%w: a turn is running in session %s; cancel it first", api.ErrConflict, id)
+		}
+		delete(r.sessions, id)
+	}
+	r.mu.Unlock()
+	if loaded {
+		l.saveMu.Lock() // a save that began before is written before the deletion
+		defer l.saveMu.Unlock()
+	}
+	err := r.o.Store.DeleteSession(ctx, id)
+	if errors.Is(err, session.ErrNoSession) && loaded {
+		err = nil // it was never saved, and is gone from memory now
+	}
+	if err != nil {
+		if loaded { // nothing was deleted: it stays loaded as it was
+			l.mu.Lock()
+			l.deleted = false
+			l.mu.Unlock()
+			r.mu.Lock()
+			if _, ok := r.sessions[id]; !ok {
+				r.sessions[id] = l
+			}
+			r.mu.Unlock()
+		}
+		if errors.Is(err, session.ErrNoSession) {
+			return fmt.Errorf("%w: session %s", api.ErrNotFound, id)
+		}
+		return err
+	}
+	if loaded {
+		r.unloaded(ctx, l, "deleted")
+	}
+	return nil
+}
+
+// Cleanup deletes the saved sessions last updated before t, except the
+// loaded ones, and returns the ids deleted and those kept.
+func (r *Runtime) Cleanup(ctx context.Context, t time.Time) (deleted, kept []string, err error) {
+	r.storeMu.Lock()
+	defer r.storeMu.Unlock()
+	return session.DeleteBefore(ctx, r.o.Store, t, func(id string) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_, ok := r.sessions[id]
+		return ok
+	})
 }
 
 func (r *Runtime) waitIdle(l *live, max time.Duration) {
@@ -181,7 +273,13 @@ func (r *Runtime) save(ctx context.Context, l *live) error {
 	if l.parent != nil {
 		return nil // sub-agents live only as long as their task
 	}
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
 	l.mu.Lock()
+	if l.deleted {
+		l.mu.Unlock()
+		return nil
+	}
 	l.rec.UpdatedAt = r.o.Now().UTC()
 	l.rec.Spent = r.o.Core.Budget.Session(l.rec.ID).Spent
 	rec := *l.rec

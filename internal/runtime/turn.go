@@ -48,6 +48,11 @@ func (r *Runtime) Send(ctx context.Context, sessionID, text string) (string, err
 	turn := newID("t-")
 	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.mu.Lock()
+	if l.deleted {
+		l.mu.Unlock()
+		cancel()
+		return "", fmt.Errorf("%w: session %s was deleted", api.ErrNotFound, sessionID)
+	}
 	if l.busy {
 		l.mu.Unlock()
 		cancel()

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/audit"
 )
 
@@ -156,6 +157,9 @@ type AuditFilter struct {
 	Decision string    // "allowed", "denied" or "deferred": decision entries only
 	// Limit keeps the newest Limit matching entries; 0 means no limit.
 	Limit int
+	// BeforeSeq, when above 0, keeps entries with a smaller seq (to page
+	// backwards).
+	BeforeSeq int64
 }
 
 // List returns the matching entries in seq order. The filters run on the
@@ -172,6 +176,9 @@ func (a *AuditLog) List(ctx context.Context, f AuditFilter) ([]audit.StoredEntry
 	}
 	if f.Decision != "" {
 		where, args = append(where, `decision = ?`), append(args, f.Decision)
+	}
+	if f.BeforeSeq > 0 {
+		where, args = append(where, `seq < ?`), append(args, f.BeforeSeq)
 	}
 	q := `SELECT ` + auditCols + ` FROM audit_entries`
 	if len(where) > 0 {
@@ -204,20 +211,10 @@ func unixNanoClamped(t time.Time) int64 {
 }
 
 // AuditCount is one row of AuditStats.
-type AuditCount struct {
-	Key   string `json:"key"`
-	Count int64  `json:"count"`
-}
+type AuditCount = api.AuditCount
 
-// AuditStats are counts over the index columns.
-type AuditStats struct {
-	Entries     int64        `json:"entries"`
-	Checkpoints int64        `json:"checkpoints"`
-	ByType      []AuditCount `json:"by_type"`
-	ByDecision  []AuditCount `json:"by_decision"`
-	ByKind      []AuditCount `json:"by_kind"`
-	BySession   []AuditCount `json:"by_session"`
-}
+// AuditStats are counts over the index columns (the API's form).
+type AuditStats = api.AuditStats
 
 // Stats counts entries per type, decision, kind and session (largest first).
 func (a *AuditLog) Stats(ctx context.Context) (*AuditStats, error) {
