@@ -245,10 +245,11 @@ func FormContent(fields []Field, values map[string]any) (json.RawMessage, error)
 	}
 	out := map[string]any{}
 	for _, f := range fields {
-		v, err := f.Value(values[f.Name])
-		if v == nil && f.Default != nil {
-			v, err = f.Value(f.Default)
+		raw := values[f.Name]
+		if s, ok := raw.(string); raw == nil || ok && strings.TrimSpace(s) == "" {
+			raw = f.Default
 		}
+		v, err := f.Value(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", SanitizeLine(f.Name), err)
 		}

@@ -19,12 +19,12 @@ import (
 // it returns.
 type Frontend interface {
 	// Input waits for the user's next input and returns its text, which
-	// Run sends as a turn. Run calls it only between turns, so a frontend
-	// whose approvals are answered from the same stream (line mode) keeps
-	// the rest for Approve. Text that arrives anyway while a turn runs (one
+	// Run sends as a turn. Run calls it only between turns and while no
+	// request is asked, so a frontend whose approvals are answered from the
+	// same stream (line mode) keeps the rest for Approve. Text that arrives anyway while a turn runs (one
 	// another frontend started) is sent once that turn has finished; blank
 	// text is ignored. io.EOF means the user is done: Run returns once the
-	// running turn has finished. Any other error ends the input the same
+	// running turn has finished and no request is asked. Any other error ends the input the same
 	// way and Run returns it.
 	Input(ctx context.Context) (string, error)
 

@@ -104,8 +104,6 @@ func (r *runner) run() error {
 		}
 		if !r.busy {
 			switch {
-			case r.o.Turns > 0 && r.done >= r.o.Turns:
-				return nil
 			case r.pending != nil:
 				text := *r.pending
 				r.pending = nil
@@ -113,6 +111,11 @@ func (r *runner) run() error {
 					return err
 				}
 				continue
+			case r.open != nil || len(r.queue) > 0:
+				// A request still asked: its answer (or its resolution
+				// elsewhere, at the latest at its deadline) comes first.
+			case r.o.Turns > 0 && r.done >= r.o.Turns:
+				return nil
 			case r.eof:
 				return r.inputErr
 			case !r.reading:
