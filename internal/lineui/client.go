@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // Client is the part of the daemon API the chat front ends call.
@@ -13,12 +14,9 @@ import (
 // each on its own goroutine. Errors should unwrap (errors.Is) to the api
 // sentinels such as api.ErrUnavailable and api.ErrConflict.
 type Client interface {
-	// SendInput starts a turn and returns its id; the output arrives as
-	// events.
-	SendInput(ctx context.Context, session, text string) (string, error)
-	CancelTurn(ctx context.Context, p api.CancelTurnParams) (bool, error)
-	ApprovalResponse(ctx context.Context, p api.ApprovalResponseParams) error
-	ElicitationResponse(ctx context.Context, p api.ElicitationResponseParams) error
+	// frontend.Client: sendInput, cancelTurn, approvalResponse and
+	// elicitationResponse.
+	frontend.Client
 
 	ListSessions(ctx context.Context, p api.ListSessionsParams) ([]api.SessionInfo, error)
 	ResumeSession(ctx context.Context, session string) (api.SessionInfo, error)

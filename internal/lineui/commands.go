@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // Command is a slash command.
@@ -112,8 +113,8 @@ func When(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-// USD formats dollars with four decimals.
-func USD(v float64) string { return "$" + strconv.FormatFloat(v, 'f', 4, 64) }
+// USD formats dollars with four decimals (frontend.USD).
+func USD(v float64) string { return frontend.USD(v) }
 
 func cmdSessions(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error) {
 	p := api.ListSessionsParams{Workspace: s.Workspace}
@@ -289,11 +290,5 @@ func cmdSave(ctx context.Context, c Client, s api.SessionInfo, _ string) (string
 	return fmt.Sprintf("session %s saved (%d turns)", info.ID, info.Turns), nil
 }
 
-// Clip shortens s to n runes, marking the cut.
-func Clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
+// Clip shortens s to n runes, marking the cut (frontend.Clip).
+func Clip(s string, n int) string { return frontend.Clip(s, n) }

@@ -8,17 +8,20 @@
 //
 // # Line mode
 //
-// RunLines reads lines from its input and sends each as the user's input,
-// one turn at a time; it prints the streamed answer as it arrives, tool calls
-// as one-line notes, and for an approval prints the request and reads the
-// answer (o, s, w, a or d) from the next input line. At the end of the input
-// it waits for the running turn to finish and returns; an approval still
-// unanswered then is denied, because an error or a missing answer is a "no".
+// RunLines is a frontend.Frontend over a reader and a writer, driven by
+// frontend.Run: it reads lines from its input and sends each as the user's
+// input, one turn at a time; it prints the streamed answer as it arrives,
+// tool calls as one-line notes, and for an approval prints the request and
+// reads the answer (o, s, w, a or d) from the next input line. At the end
+// of the input it waits for the running turn to finish and returns; an
+// approval still unanswered then is denied, because a missing answer is a
+// "no".
 //
 // # Untrusted text
 //
 // Everything the model, a tool or an MCP server sends is untrusted: before it
 // reaches the terminal, escape sequences and other control characters are
-// removed (Sanitize), so streamed text cannot move the cursor, rewrite the
-// screen, set the clipboard or fake an approval prompt.
+// removed (Sanitize, which is frontend.Sanitize; frontend.Run hands line
+// mode output already sanitized), so streamed text cannot move the cursor,
+// rewrite the screen, set the clipboard or fake an approval prompt.
 package lineui

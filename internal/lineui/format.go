@@ -1,13 +1,11 @@
 package lineui
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // ApprovalKeys maps the single keys of an approval prompt to decisions, in
@@ -76,54 +74,6 @@ func ApprovalFields(r api.ApprovalRequest) [][2]string {
 	return f
 }
 
-// ApprovalTitle is the request's one-line summary.
-func ApprovalTitle(r api.ApprovalRequest) string {
-	if r.Summary != "" {
-		return SanitizeLine(r.Summary)
-	}
-	return SanitizeLine(r.Kind + " " + r.Resource)
-}
-
-// ToolArgs renders a tool call's arguments on one line, at most n runes.
-func ToolArgs(raw json.RawMessage, n int) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		var b bytes.Buffer
-		if json.Compact(&b, raw) != nil {
-			return ""
-		}
-		return Clip(SanitizeLine(b.String()), n)
-	}
-	// Keep the order the model wrote them in.
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	var parts []string
-	if _, err := dec.Token(); err == nil {
-		for dec.More() {
-			t, err := dec.Token()
-			if err != nil {
-				break
-			}
-			var v json.RawMessage
-			if dec.Decode(&v) != nil {
-				break
-			}
-			k, _ := t.(string)
-			var s string
-			if json.Unmarshal(v, &s) == nil {
-				parts = append(parts, fmt.Sprintf("%s=%q", k, Clip(s, 60)))
-			} else {
-				var b bytes.Buffer
-				_ = json.Compact(&b, v)
-				parts = append(parts, k+"="+Clip(b.String(), 60))
-			}
-		}
-	}
-	return Clip(SanitizeLine(strings.Join(parts, " ")), n)
-}
-
 // StatusMark is the symbol and word of a tool call's status.
 func StatusMark(status string) string {
 	switch status {
@@ -139,24 +89,15 @@ func StatusMark(status string) string {
 	return SanitizeLine(status)
 }
 
-// CountLines counts the lines of s as shown.
-func CountLines(s string) int {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return 0
-	}
-	return strings.Count(s, "\n") + 1
-}
+// ApprovalTitle is the request's one-line summary (frontend.ApprovalTitle).
+func ApprovalTitle(r api.ApprovalRequest) string { return frontend.ApprovalTitle(r) }
 
-// SendError words a failed sendInput for the user.
-func SendError(err error) string {
-	switch {
-	case errors.Is(err, api.ErrConflict):
-		return "a turn is already running in this session (another frontend?); wait for it"
-	case errors.Is(err, api.ErrUnavailable):
-		return "this daemon cannot run turns: " + SanitizeLine(err.Error())
-	case errors.Is(err, api.ErrBudgetExceeded):
-		return "the budget is spent: " + SanitizeLine(err.Error())
-	}
-	return "sending failed: " + SanitizeLine(err.Error())
-}
+// ToolArgs renders a tool call's arguments on one line, at most n runes
+// (frontend.ToolArgs).
+func ToolArgs(raw json.RawMessage, n int) string { return frontend.ToolArgs(raw, n) }
+
+// CountLines counts the lines of s as shown (frontend.CountLines).
+func CountLines(s string) int { return frontend.CountLines(s) }
+
+// SendError words a failed sendInput for the user (frontend.SendError).
+func SendError(err error) string { return frontend.SendError(err) }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // maxLine bounds one input line in line mode.
@@ -16,32 +18,40 @@ const maxLine = 1 << 20
 
 // ErrConnectionLost is returned by RunLines when the event stream ends
 // before the input does.
-var ErrConnectionLost = errors.New("the connection to the daemon ended")
+var ErrConnectionLost = frontend.ErrConnectionLost
 
-// lineRunner is the state of RunLines.
-type lineRunner struct {
-	opts Options
-	ctx  context.Context
-	p    *Printer
+// noAnswer is the reason of the denial sent for an approval the input
+// ended before answering.
+const noAnswer = "no answer: the input ended"
 
-	lines   <-chan string // closed at the end of the input
-	readErr *error        // set before lines is closed; read only after
-	eof     bool          // no more input: lines closed, or /exit
-	drained bool          // lines was closed: *readErr may be read
-	queued  []string      // lines read while a turn ran
+// lineFrontend is line mode as a frontend.Frontend: lines of input are
+// turns, slash commands or the answers to approvals, and the output goes
+// through a Printer.
+type lineFrontend struct {
+	opts  Options
+	lines <-chan string // closed at the end of the input
 
-	busy  bool
-	turn  string
-	done  int // turns finished
-	asked *api.ApprovalRequest
-	seen  map[string]bool // approval requests already asked or answered
+	mu      sync.Mutex // guards p, eof and readErr
+	p       *Printer
+	eof     bool  // no more input: lines closed, or /exit
+	readErr error // why the input ended, when not at its end
+	errp    *error
 }
+
+var _ frontend.Frontend = (*lineFrontend)(nil)
 
 // RunLines runs the chat in line mode: each line of in is one input (or a
 // slash command), and the answer is printed to out as it streams. It returns
 // nil at the end of the input once the last turn has finished, ctx's error if
 // ctx ends (after asking the daemon to cancel the running turn), and
 // ErrConnectionLost if the event stream ends first.
+//
+// Line mode is a frontend.Frontend driven by frontend.Run: lines are read
+// as input only between turns; while a turn runs they wait, and an
+// approval takes the next line as its answer (o, s, w, a or d). An
+// approval the input ends before answering is denied, because a missing
+// answer is a "no". Forms and URLs are declined: line mode cannot ask for
+// them.
 //
 // A goroutine reads in; it ends at the end of the input, when a read fails,
 // or at the first line read after RunLines returned. A read blocked on a
@@ -67,253 +77,130 @@ func RunLines(ctx context.Context, opts Options, in io.Reader, out io.Writer) er
 		}
 		readErr = sc.Err()
 	}()
-	r := &lineRunner{opts: opts, ctx: ctx, p: NewPrinter(out, out), lines: lines, readErr: &readErr, seen: map[string]bool{}}
-	err := r.run()
-	if err != nil && r.busy && r.turn != "" {
-		// Leave nothing running behind us.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Timeout())
-		_, _ = opts.Client.CancelTurn(cctx, api.CancelTurnParams{Session: opts.Session.ID, Turn: r.turn})
-		cancel()
-	}
-	return err
+	f := &lineFrontend{opts: opts, lines: lines, p: NewPrinter(out, out), errp: &readErr}
+	f.printf("astrid: session %s (workspace %s, mode %s)\n", SanitizeLine(opts.Session.ID), SanitizeLine(opts.Session.Workspace), SanitizeLine(opts.Session.Mode))
+	return frontend.Run(ctx, frontend.Options{
+		Client: opts.Client, Events: opts.Events, Session: opts.Session, CallTimeout: opts.Timeout(), Turns: opts.Turns,
+	}, f)
 }
 
-func (r *lineRunner) printf(format string, args ...any) { r.p.Notef(format, args...) }
+func (f *lineFrontend) printf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.p.Notef(format, args...)
+}
 
-func (r *lineRunner) run() error {
-	r.printf("astrid: session %s (workspace %s, mode %s)\n", SanitizeLine(r.opts.Session.ID), SanitizeLine(r.opts.Session.Workspace), SanitizeLine(r.opts.Session.Mode))
+// next returns the next line; ok is false at the end of the input.
+func (f *lineFrontend) next(ctx context.Context) (line string, ok bool, err error) {
+	f.mu.Lock()
+	eof := f.eof
+	f.mu.Unlock()
+	if eof {
+		return "", false, nil
+	}
+	select {
+	case <-ctx.Done():
+		return "", false, ctx.Err()
+	case line, ok := <-f.lines:
+		if !ok {
+			f.mu.Lock()
+			// The reader wrote *errp before closing lines.
+			f.eof, f.readErr = true, *f.errp
+			f.mu.Unlock()
+		}
+		return line, ok, nil
+	}
+}
+
+// Input returns the next line that is neither blank nor a slash command;
+// it runs the commands it reads.
+func (f *lineFrontend) Input(ctx context.Context) (string, error) {
 	for {
-		if !r.busy && r.opts.Turns > 0 && r.done >= r.opts.Turns {
-			return nil
+		line, ok, err := f.next(ctx)
+		if err != nil {
+			return "", err
 		}
-		// Between turns: take the next input.
-		if !r.busy {
-			if len(r.queued) > 0 {
-				line := r.queued[0]
-				r.queued = r.queued[1:]
-				if err := r.input(line); err != nil {
-					return err
-				}
-				continue
+		if !ok {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.readErr != nil {
+				return "", fmt.Errorf("reading the input: %w", f.readErr)
 			}
-			if r.eof {
-				if r.drained && *r.readErr != nil {
-					return fmt.Errorf("reading the input: %w", *r.readErr)
-				}
-				return nil
-			}
+			return "", io.EOF
 		}
-		// An approval asked with no input left to answer it: a missing
-		// answer is a no.
-		if r.asked != nil && r.eof && len(r.queued) == 0 {
-			// Events already here may say it was answered elsewhere.
-			if r.drainEvents() {
-				return ErrConnectionLost
-			}
-			if r.asked == nil {
-				continue
-			}
-			r.printf("no answer: the input ended; denying\n")
-			r.answer(api.DecisionDeny, "no answer: the input ended")
+		line = strings.TrimSpace(line)
+		if line == "" {
 			continue
 		}
-		lines := r.lines
-		if r.eof {
-			lines = nil
+		name, arg, isCmd := ParseCommand(line)
+		if !isCmd {
+			return line, nil
 		}
-		select {
-		case <-r.ctx.Done():
-			return r.ctx.Err()
-		case line, ok := <-lines:
-			if !ok {
-				r.eof, r.drained = true, true
-				continue
-			}
-			if r.asked != nil && len(r.queued) == 0 {
-				r.answerLine(line)
-				continue
-			}
-			r.queued = append(r.queued, line)
-		case e, ok := <-r.opts.Events:
-			if !ok {
-				return ErrConnectionLost
-			}
-			r.event(e)
-		}
-		// An approval takes the oldest queued line as its answer.
-		for r.asked != nil && len(r.queued) > 0 {
-			line := r.queued[0]
-			r.queued = r.queued[1:]
-			r.answerLine(line)
+		if f.command(ctx, name, arg) {
+			return "", io.EOF
 		}
 	}
 }
 
-// drainEvents handles the events that have already arrived; it reports
-// whether the stream ended.
-func (r *lineRunner) drainEvents() (closed bool) {
-	for {
-		select {
-		case e, ok := <-r.opts.Events:
-			if !ok {
-				return true
-			}
-			r.event(e)
-		default:
-			return false
-		}
-	}
-}
-
-// input handles one line between turns.
-func (r *lineRunner) input(line string) error {
-	line = strings.TrimSpace(line)
-	if line == "" {
-		return nil
-	}
-	if name, arg, ok := ParseCommand(line); ok {
-		return r.command(name, arg)
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
-	defer cancel()
-	turn, err := r.opts.Client.SendInput(ctx, r.opts.Session.ID, line)
-	if err != nil {
-		if r.ctx.Err() != nil {
-			return r.ctx.Err()
-		}
-		r.printf("error: %s\n", SendError(err))
-		return nil
-	}
-	r.busy, r.turn = true, turn
-	return nil
-}
-
-func (r *lineRunner) command(name, arg string) error {
+// command runs a slash command; it reports whether the user is done.
+func (f *lineFrontend) command(ctx context.Context, name, arg string) (exit bool) {
 	switch name {
 	case "help":
-		r.printf("%s\n", HelpText(nil))
-		return nil
+		f.printf("%s\n", HelpText(nil))
+		return false
 	case "clear":
-		return nil
+		return false
 	case "exit", "quit":
-		r.eof, r.queued = true, nil
-		return nil
+		f.mu.Lock()
+		f.eof = true
+		f.mu.Unlock()
+		return true
 	}
 	c, ok := LookupCommand(name)
 	if !ok || c.Run == nil {
-		r.printf("unknown command /%s; /help lists them\n", SanitizeLine(name))
-		return nil
+		f.printf("unknown command /%s; /help lists them\n", SanitizeLine(name))
+		return false
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
+	cctx, cancel := context.WithTimeout(ctx, f.opts.Timeout())
 	defer cancel()
-	out, err := c.Run(ctx, r.opts.Client, r.opts.Session, arg)
+	out, err := c.Run(cctx, f.opts.Client, f.opts.Session, arg)
 	if err != nil {
-		r.printf("%s\n", CommandError(name, err))
-		return nil
+		f.printf("%s\n", CommandError(name, err))
+		return false
 	}
-	r.printf("%s\n", out)
+	f.printf("%s\n", out)
+	return false
+}
+
+// Show prints the output.
+func (f *lineFrontend) Show(_ context.Context, o frontend.Output) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if o.Kind == frontend.KindApproval && !o.Elsewhere && o.Reason == noAnswer {
+		f.p.Notef("%s; denying\n", noAnswer)
+	}
+	f.p.Show(o)
 	return nil
 }
 
-// event prints one event and follows the turn and approval it belongs to.
-func (r *lineRunner) event(e api.Event) {
-	if e.Session != "" && e.Session != r.opts.Session.ID {
-		return
+// Approve prints the request and reads its answer from the next lines; at
+// the end of the input it denies.
+func (f *lineFrontend) Approve(ctx context.Context, req api.ApprovalNeeded) (frontend.Answer, error) {
+	f.mu.Lock()
+	f.p.Approval(req.Request)
+	f.p.Notef("answer: o = allow once, s = session, w = workspace, a = always, d = deny\n")
+	f.mu.Unlock()
+	for {
+		line, ok, err := f.next(ctx)
+		if err != nil {
+			return frontend.Answer{}, err
+		}
+		if !ok {
+			return frontend.Answer{Decision: api.DecisionDeny, Reason: noAnswer}, nil
+		}
+		if d, ok := DecisionForKey(line); ok {
+			return frontend.Answer{Decision: d}, nil
+		}
+		f.printf("answer with o, s, w, a or d\n")
 	}
-	switch e.Type {
-	case api.EventTextDelta:
-		var d api.TextDelta
-		if e.Decode(&d) == nil {
-			r.markBusy(d.Turn)
-		}
-	case api.EventToolCallStart:
-		var t api.ToolCallStart
-		if e.Decode(&t) == nil {
-			r.markBusy(t.Turn)
-		}
-	case api.EventApprovalNeeded:
-		var a api.ApprovalNeeded
-		if e.Decode(&a) != nil || r.seen[a.Request.ID] {
-			return
-		}
-		r.seen[a.Request.ID] = true
-		if r.asked != nil {
-			// One question at a time: the runtime asks for one action at a
-			// time; a second one waits in the daemon until its deadline.
-			r.printf("[approval] another request waits: %s\n", ApprovalTitle(a.Request))
-			return
-		}
-		req := a.Request
-		r.asked = &req
-		r.p.Approval(req)
-		r.printf("answer: o = allow once, s = session, w = workspace, a = always, d = deny\n")
-		return
-	case api.EventApprovalResolved:
-		var x api.ApprovalResolved
-		if e.Decode(&x) != nil {
-			return
-		}
-		if r.asked != nil && r.asked.ID == x.Request {
-			r.p.Resolved(*r.asked, x.Decision)
-			r.asked = nil
-		}
-		return
-	case api.EventElicitationNeeded:
-		var x api.ElicitationNeeded
-		if e.Decode(&x) != nil {
-			return
-		}
-		// Line mode cannot fill forms; say so and decline, so the server
-		// does not wait.
-		r.printf("[input] %s asks: %s (line mode cannot answer; declined)\n", SanitizeLine(x.Server), SanitizeLine(x.Message))
-		ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
-		defer cancel()
-		if err := r.opts.Client.ElicitationResponse(ctx, api.ElicitationResponseParams{Session: r.opts.Session.ID, Request: x.Request, Action: api.ElicitDecline}); err != nil {
-			r.printf("[input] the answer was not delivered: %s\n", SanitizeLine(err.Error()))
-		}
-		return
-	}
-	r.p.Event(e)
-	if e.Type == api.EventTurnComplete {
-		var t api.TurnComplete
-		if e.Decode(&t) == nil && r.busy && (t.Turn == r.turn || r.turn == "") {
-			r.busy, r.turn = false, ""
-			r.done++
-		}
-	}
-}
-
-// markBusy notes output of a turn, possibly one another frontend started.
-func (r *lineRunner) markBusy(turn string) {
-	if !r.busy {
-		r.busy, r.turn = true, turn
-	}
-}
-
-// answerLine answers the asked approval with a line of input.
-func (r *lineRunner) answerLine(line string) {
-	d, ok := DecisionForKey(line)
-	if !ok {
-		r.printf("answer with o, s, w, a or d\n")
-		return
-	}
-	r.answer(d, "")
-}
-
-func (r *lineRunner) answer(decision, reason string) {
-	req := r.asked
-	ctx, cancel := context.WithTimeout(r.ctx, r.opts.Timeout())
-	defer cancel()
-	err := r.opts.Client.ApprovalResponse(ctx, api.ApprovalResponseParams{Session: r.opts.Session.ID, Request: req.ID, Decision: decision, Reason: reason})
-	switch {
-	case err == nil:
-		r.p.Resolved(*req, decision)
-	case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrNotFound):
-		r.printf("[approval] %s: already answered elsewhere, or no longer waiting\n", ApprovalTitle(*req))
-	default:
-		r.printf("[approval] the answer was not delivered: %s\n", SanitizeLine(err.Error()))
-	}
-	// Asked once: a failed delivery is not retried from a pipe; the daemon
-	// defers the action at its deadline.
-	r.asked = nil
 }

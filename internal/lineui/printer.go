@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // Printer writes a session's events as plain text, for a pipe or a plain
@@ -40,65 +41,52 @@ func (p *Printer) Notef(format string, args ...any) {
 }
 
 // Event prints the events that need no answer: text deltas, tool calls
-// starting and finishing, budget warnings, errors, lag and the end of a
-// turn. Approval and elicitation requests are the caller's to print
-// (Approval) and answer. Events that do not decode are skipped.
+// starting and finishing, budget warnings, errors, lag, the end of a turn
+// and notices (frontend.Convert). Approval and elicitation requests are
+// the caller's to print (Approval) and answer. Events that do not decode
+// are skipped.
 func (p *Printer) Event(e api.Event) {
-	switch e.Type {
-	case api.EventTextDelta:
-		var d api.TextDelta
-		if e.Decode(&d) != nil {
-			return
+	if o, ok := frontend.Convert(e); ok {
+		p.Show(o)
+	}
+}
+
+// Show prints one piece of a frontend's output (already sanitized): the
+// answer's text as it streams, everything else as one-line notes. It is
+// line mode's frontend.Frontend Show.
+func (p *Printer) Show(o frontend.Output) {
+	switch o.Kind {
+	case frontend.KindText:
+		if o.Text != "" {
+			fmt.Fprint(p.Text, o.Text)
+			p.midLine = !strings.HasSuffix(o.Text, "\n")
 		}
-		if t := Sanitize(d.Text); t != "" {
-			fmt.Fprint(p.Text, t)
-			p.midLine = !strings.HasSuffix(t, "\n")
+	case frontend.KindToolStart:
+		s := "[tool] " + o.Tool.Tool
+		if o.Tool.Resource != "" {
+			s += " " + o.Tool.Resource
 		}
-	case api.EventToolCallStart:
-		var t api.ToolCallStart
-		if e.Decode(&t) != nil {
-			return
-		}
-		s := "[tool] " + SanitizeLine(t.Tool)
-		if t.Resource != "" {
-			s += " " + SanitizeLine(t.Resource)
-		}
-		if a := ToolArgs(t.Arguments, 100); a != "" {
-			s += " " + a
+		if o.Tool.Args != "" {
+			s += " " + o.Tool.Args
 		}
 		p.Notef("%s\n", s)
-	case api.EventToolCallResult:
-		var t api.ToolCallResult
-		if e.Decode(&t) == nil {
-			p.Notef("[tool] %s: %s (%d lines of output)\n", SanitizeLine(t.Tool), StatusMark(t.Status), CountLines(t.Output))
+	case frontend.KindToolResult:
+		p.Notef("[tool] %s: %s (%d lines of output)\n", o.Tool.Tool, StatusMark(o.Tool.Status), o.Tool.Lines)
+	case frontend.KindNotice:
+		p.Notef("%s\n", o.Text)
+	case frontend.KindError:
+		p.Notef("error: %s\n", o.Text)
+	case frontend.KindTurnEnd:
+		p.EndLine()
+		if o.Text != "" && o.Text != "end_turn" {
+			p.Notef("[turn ended: %s]\n", o.Text)
 		}
-	case api.EventBudgetWarning:
-		var w api.BudgetWarning
-		if e.Decode(&w) == nil {
-			p.Notef("[budget] the %s has spent %s of %s\n", SanitizeLine(w.Account), USD(w.UsedUSD), USD(w.LimitUSD))
-		}
-	case api.EventError:
-		var x api.ErrorEvent
-		if e.Decode(&x) == nil {
-			p.Notef("error: %s\n", SanitizeLine(x.Message))
-		}
-	case api.EventLagged:
-		var l api.Lagged
-		_ = e.Decode(&l)
-		p.Notef("[lagged] missed %d events\n", l.Dropped)
-	case api.EventTurnComplete:
-		var t api.TurnComplete
-		if e.Decode(&t) != nil {
+	case frontend.KindApproval:
+		if o.Elsewhere && o.Decision == "" {
+			p.Notef("[approval] %s: already answered elsewhere, or no longer waiting\n", ApprovalTitle(o.Approval))
 			return
 		}
-		p.EndLine()
-		if t.StopReason != "" && t.StopReason != "end_turn" {
-			p.Notef("[turn ended: %s]\n", SanitizeLine(t.StopReason))
-		}
-	default:
-		if s, ok := Notice(e); ok {
-			p.Notef("%s\n", s)
-		}
+		p.Resolved(o.Approval, o.Decision)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"charm.land/huh/v2"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
@@ -728,7 +729,7 @@ func (m *Model) openElicit() tea.Cmd {
 	e.shown = m.opts.Clock()
 	switch e.ev.Mode {
 	case "url":
-		e.domain, e.invalid = urlDomain(e.ev.URL)
+		e.domain, e.invalid = frontend.URLDomain(e.ev.URL)
 		return nil
 	case "", "form":
 		e.fields, e.invalid = parseSchema(e.ev.Schema)
