@@ -104,6 +104,14 @@ type Asker interface {
 	Ask(ctx context.Context, req Request) (Answer, error)
 }
 
+// Registrar is an Asker that can hold an answer before it is asked. The
+// interceptor registers a request before it announces it (so a frontend
+// may answer the announcement at once) and releases it once Ask returned:
+// an answer can then never arrive while nobody waits for it.
+type Registrar interface {
+	Register(req Request) (release func())
+}
+
 // AskerFunc adapts a function to Asker.
 type AskerFunc func(ctx context.Context, req Request) (Answer, error)
 

@@ -135,16 +135,26 @@ func hookNote(modifiers []string, original []byte) string {
 	return fmt.Sprintf("arguments rewritten by hook %s; original arguments sha256:%x", strings.Join(modifiers, ", "), sha256.Sum256(original))
 }
 
-// hookAsker wraps an Asker with the PreApproval and PostApproval hooks: a
-// PreApproval block answers Deny without asking the human.
+// preApproval runs the PreApproval hooks of a session's workspace before a
+// request is announced (security.Session.PreApproval): a block is the
+// answer, and nobody is asked.
+func (r *Runtime) preApproval(top *live) func(context.Context, approval.Request) (approval.Answer, bool) {
+	return func(ctx context.Context, req approval.Request) (approval.Answer, bool) {
+		reqJSON, _ := json.Marshal(req)
+		res := r.FireHook(ctx, top.workspace(), hooks.Payload{Event: hooks.PreApproval, SessionID: req.SessionID, Request: reqJSON})
+		if !res.Blocked() {
+			return approval.Answer{}, false
+		}
+		return approval.Answer{Decision: approval.Deny, Reason: "blocked by hook " + res.Hook + ": " + res.Reason, By: "hook:" + res.Hook}, true
+	}
+}
+
+// hookAsker wraps an Asker with the Notification hook ("approval needed")
+// and the PostApproval hooks.
 func (r *Runtime) hookAsker(top *live, next approval.Asker) approval.Asker {
 	return approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
 		ws := top.workspace()
 		reqJSON, _ := json.Marshal(req)
-		res := r.FireHook(ctx, ws, hooks.Payload{Event: hooks.PreApproval, SessionID: req.SessionID, Request: reqJSON})
-		if res.Blocked() {
-			return approval.Answer{Decision: approval.Deny, Reason: "blocked by hook " + res.Hook + ": " + res.Reason, By: "hook:" + res.Hook}, nil
-		}
 		r.notify(ctx, ws, req.SessionID, "info", "approval needed: "+req.Summary+" ("+req.Resource+")")
 		ans, err := next.Ask(ctx, req)
 		if err == nil {

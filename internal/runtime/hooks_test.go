@@ -697,3 +697,41 @@ func TestCapsuleInterceptorsWired(t *testing.T) {
 		t.Errorf("capsule events:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestAnswerBeforeTheQuestion: the interceptor registers a request before
+// it announces it, so a frontend that answers the announcement at once
+// (before the PreApproval hooks ran and the question was put) is heard; a
+// second answer is a conflict, and an answer after the question ended
+// finds nothing waiting.
+func TestAnswerBeforeTheQuestion(t *testing.T) {
+	w := newWorld(t, `{"text":"x"}`, "")
+	id := w.session("safe")
+	l, err := w.rt.load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asker := w.rt.asker(l)
+	reg, ok := asker.(approval.Registrar)
+	if !ok {
+		t.Fatal("a session's asker does not register requests before they are announced")
+	}
+	req := approval.Request{ID: "r-early", SessionID: id}
+	release := reg.Register(req)
+	if err := w.rt.Answer(id, req.ID, approval.Answer{Decision: approval.AllowOnce, By: "tester"}); err != nil {
+		t.Fatalf("an answer to an announced request: %v", err)
+	}
+	if err := w.rt.Answer(id, req.ID, approval.Answer{Decision: approval.Deny, By: "other"}); !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("a second answer: %v, want a conflict", err)
+	}
+	if err := w.rt.Answer("another-session", req.ID, approval.Answer{Decision: approval.AllowOnce}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("an answer from another session: %v, want not found", err)
+	}
+	ans, err := asker.Ask(context.Background(), req)
+	if err != nil || ans.Decision != approval.AllowOnce || ans.By != "tester" {
+		t.Fatalf("Ask = %+v, %v; want the early answer", ans, err)
+	}
+	release()
+	if err := w.rt.Answer(id, req.ID, approval.Answer{Decision: approval.AllowOnce}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("an answer after the question: %v, want not found", err)
+	}
+}

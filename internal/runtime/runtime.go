@@ -233,27 +233,59 @@ func (r *Runtime) asker(l *live) approval.Asker {
 	for l.parent != nil {
 		l = l.parent
 	}
-	return r.hookAsker(l, approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
-		return r.waitApproval(ctx, l, req)
-	}))
+	top := l
+	return sessionAsker{r: r, session: top.rec.ID, Asker: r.hookAsker(top, approval.AskerFunc(func(ctx context.Context, req approval.Request) (approval.Answer, error) {
+		return r.waitApproval(ctx, top.rec.ID, req)
+	}))}
+}
+
+// sessionAsker is a session's Asker (PreApproval hooks, then a frontend's
+// answer) and an approval.Registrar: the interceptor registers each
+// request before it announces it, so a frontend's answer that comes at
+// once is kept until the question is asked.
+type sessionAsker struct {
+	approval.Asker
+	r       *Runtime
+	session string
+}
+
+// Register implements approval.Registrar.
+func (s sessionAsker) Register(req approval.Request) func() {
+	p := &pendingApproval{session: s.session, answer: make(chan approval.Answer, 1)}
+	s.r.mu.Lock()
+	s.r.pending[req.ID] = p
+	s.r.mu.Unlock()
+	return func() {
+		s.r.mu.Lock()
+		if s.r.pending[req.ID] == p {
+			delete(s.r.pending, req.ID)
+		}
+		s.r.mu.Unlock()
+	}
 }
 
 // pendingApproval is a question waiting for a frontend's answer.
 type pendingApproval struct {
-	session string
-	answer  chan approval.Answer // buffered 1; receives the first answer
+	session  string
+	answer   chan approval.Answer // buffered 1; receives the first answer
+	answered bool                 // guarded by Runtime.mu; an answer was sent
 }
 
-func (r *Runtime) waitApproval(ctx context.Context, top *live, req approval.Request) (approval.Answer, error) {
-	p := &pendingApproval{session: top.rec.ID, answer: make(chan approval.Answer, 1)}
+// waitApproval waits for the answer to req: registered by the interceptor
+// (sessionAsker.Register), or registered here for the time of the wait.
+func (r *Runtime) waitApproval(ctx context.Context, session string, req approval.Request) (approval.Answer, error) {
 	r.mu.Lock()
-	r.pending[req.ID] = p
+	p := r.pending[req.ID]
+	if p == nil {
+		p = &pendingApproval{session: session, answer: make(chan approval.Answer, 1)}
+		r.pending[req.ID] = p
+		defer func() {
+			r.mu.Lock()
+			delete(r.pending, req.ID)
+			r.mu.Unlock()
+		}()
+	}
 	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.pending, req.ID)
-		r.mu.Unlock()
-	}()
 	// The daemon publishes approval_needed from the interceptor's notice.
 	select {
 	case a := <-p.answer:
@@ -267,32 +299,18 @@ func (r *Runtime) waitApproval(ctx context.Context, top *live, req approval.Requ
 // first answer wins; a later one gets api.ErrConflict, an unknown request
 // api.ErrNotFound.
 func (r *Runtime) Answer(session, request string, a approval.Answer) error {
-	// NOTE: the interceptor announces a request (approval_needed) just
-	// before it calls the session's Asker, and the PreApproval hooks run
-	// before the Asker registers it: a quick frontend's answer can arrive
-	// first. It waits a moment for the request to be registered.
-	var p *pendingApproval
-	var ok bool
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		r.mu.Lock()
-		p, ok = r.pending[request]
-		if ok && p.session == session {
-			delete(r.pending, request)
-		}
-		r.mu.Unlock()
-		if ok || time.Now().After(deadline) {
-			break
-		}
-	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.pending[request]
 	if !ok || p.session != session {
 		return fmt.Errorf("%w: no approval request %s is waiting in session %s", api.ErrNotFound, request, session)
 	}
-	select {
-	case p.answer <- a:
-		return nil
-	default:
+	if p.answered {
 		return fmt.Errorf("%w: request %s was already answered", api.ErrConflict, request)
 	}
+	p.answered = true
+	p.answer <- a // buffered: the one answer never blocks
+	return nil
 }
 
 // publish sends one event of a session.

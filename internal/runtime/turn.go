@@ -443,7 +443,7 @@ func (l *live) securitySession(r *Runtime) security.Session {
 		frontend = "subagent"
 	}
 	return security.Session{ID: top.rec.ID, Principal: top.rec.Principal, Frontend: frontend, Workspace: top.rec.Workspace,
-		Mode: mode, Asker: r.asker(top)}
+		Mode: mode, Asker: r.asker(top), PreApproval: r.preApproval(top)}
 }
 
 // topID is the id of the user's session this live session belongs to.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/astrid-runtime/astrid/internal/api"
@@ -53,7 +54,7 @@ func TestWorkspaceServerAlwaysAsks(t *testing.T) {
 
 	// The first call is denied; the next two are allowed "for the
 	// workspace", which must not spare the third its question.
-	var asked int
+	var asked atomic.Int32
 	answers := []approval.Decision{"deny", "allow_workspace", "allow_workspace"}
 	stop := make(chan struct{})
 	defer close(stop)
@@ -70,9 +71,9 @@ func TestWorkspaceServerAlwaysAsks(t *testing.T) {
 				id = pid
 			}
 			w.rt.mu.Unlock()
-			if id != "" && asked < len(answers) {
-				if w.rt.Answer(rec.ID, id, approval.Answer{Decision: answers[asked], By: "tester"}) == nil {
-					asked++
+			if n := int(asked.Load()); id != "" && n < len(answers) {
+				if err := w.rt.Answer(rec.ID, id, approval.Answer{Decision: answers[n], By: "tester"}); err == nil {
+					asked.Add(1)
 				}
 			}
 		}
@@ -80,8 +81,8 @@ func TestWorkspaceServerAlwaysAsks(t *testing.T) {
 	if stop := w.turn(rec.ID, "remember three people"); stop != "end_turn" {
 		t.Fatalf("turn stopped: %q", stop)
 	}
-	if asked != 3 {
-		t.Fatalf("%d questions for three calls of a workspace server's tool, want 3", asked)
+	if asked.Load() != 3 {
+		t.Fatalf("%d questions for three calls of a workspace server's tool, want 3", asked.Load())
 	}
 	results := w.results("mcp__mem__create_entities")
 	if len(results) != 3 || results[0].Status == "ok" || results[1].Status != "ok" || results[2].Status != "ok" {

@@ -1,6 +1,7 @@
 package security
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -200,6 +201,10 @@ type Session struct {
 	// ("hook NAME: reason"): the interceptor denies it before any other
 	// step (StepHook) and audits the denial; nothing runs.
 	HookBlock string `json:"-"`
+	// PreApproval, when set, runs before a request is announced or put to
+	// the Asker (the PreApproval hooks): decided true means its answer
+	// stands and nobody is asked.
+	PreApproval func(ctx context.Context, req approval.Request) (ans approval.Answer, decided bool) `json:"-"`
 }
 
 // Action is one thing an agent proposes to do. Build it from a tool call

@@ -50,3 +50,33 @@ func TestHookBlockIsAuditedAndWins(t *testing.T) {
 		t.Errorf("decision entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestPreApprovalDecidesBeforeAnyoneIsAsked: a PreApproval block is the
+// answer: the request is never announced nor put to the Asker, and the
+// denial is audited as the human step's.
+func TestPreApprovalDecidesBeforeAnyoneIsAsked(t *testing.T) {
+	r := newRig(t)
+	allowAll := &asker{d: approval.AllowOnce}
+	ex := &counter{}
+	s := r.session("s1", security.Safe, allowAll)
+	s.PreApproval = func(context.Context, approval.Request) (approval.Answer, bool) {
+		return approval.Answer{Decision: approval.Deny, Reason: "blocked by hook night: no approvals at night", By: "hook:night"}, true
+	}
+	_, err := r.ic.Run(context.Background(), r.file(security.FileWrite, s, "a.txt"), ex)
+	wantDenied(t, err, security.StepApproval, "user")
+	if ex.n.Load() != 0 || allowAll.asked.Load() != 0 {
+		t.Fatalf("ran %d times, asked %d times; want neither", ex.n.Load(), allowAll.asked.Load())
+	}
+	r.mu.Lock()
+	for _, n := range r.notices {
+		if n.Kind == "approval_requested" {
+			t.Errorf("a request the hook decided was announced: %+v", n)
+		}
+	}
+	r.mu.Unlock()
+	// Undecided: the human is asked as usual.
+	s.PreApproval = func(context.Context, approval.Request) (approval.Answer, bool) { return approval.Answer{}, false }
+	if _, err := r.ic.Run(context.Background(), r.file(security.FileWrite, s, "b.txt"), ex); err != nil || allowAll.asked.Load() != 1 {
+		t.Fatalf("undecided: %v, asked %d times", err, allowAll.asked.Load())
+	}
+}

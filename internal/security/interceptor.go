@@ -601,24 +601,16 @@ func matchAny(globs []string, p string) bool {
 func (ic *Interceptor) ask(ctx context.Context, j *judgement) (*approval.Answer, error) {
 	a := j.a
 	req := ic.request(j)
-	ic.o.Notify(Notice{Kind: "approval_requested", Session: a.Session.ID, Request: &req})
-	if a.Session.Asker == nil {
-		return nil, ic.deferAction(ctx, j, req, approval.ErrNoFrontend.Error())
+	var ans approval.Answer
+	decided := false
+	if a.Session.PreApproval != nil {
+		ans, decided = a.Session.PreApproval(ctx, req)
 	}
-	actx, cancel := context.WithTimeout(ctx, j.p.ApprovalTimeout)
-	ans, err := a.Session.Asker.Ask(actx, req)
-	timedOut := actx.Err() != nil
-	cancel()
-	if ctx.Err() != nil {
-		// The turn itself was cancelled: nobody is waiting for this action.
-		return nil, &DeniedError{Step: StepApproval, Reason: "cancelled while waiting for approval"}
-	}
-	if err != nil || timedOut {
-		reason := "no answer within the approval timeout"
-		if err != nil && !timedOut {
-			reason = "the frontend could not ask: " + err.Error()
+	if !decided {
+		var err error
+		if ans, err = ic.askHuman(ctx, j, req); err != nil {
+			return nil, err
 		}
-		return nil, ic.deferAction(ctx, j, req, reason)
 	}
 	ic.o.Notify(Notice{Kind: "approval_resolved", Session: a.Session.ID, Request: &req, Answer: &ans})
 	if !ans.Decision.Valid() {
@@ -633,6 +625,37 @@ func (ic *Interceptor) ask(ctx context.Context, j *judgement) (*approval.Answer,
 		return nil, &DeniedError{Step: StepApproval, Rule: "user", Reason: reason}
 	}
 	return &ans, nil
+}
+
+// askHuman announces req and puts it to the session's Asker. The request
+// is registered first when the Asker can hold an early answer
+// (approval.Registrar). No Asker, no answer in time or an Asker error
+// defers the action; a cancelled turn denies it.
+func (ic *Interceptor) askHuman(ctx context.Context, j *judgement, req approval.Request) (approval.Answer, error) {
+	a := j.a
+	if reg, ok := a.Session.Asker.(approval.Registrar); ok {
+		defer reg.Register(req)()
+	}
+	ic.o.Notify(Notice{Kind: "approval_requested", Session: a.Session.ID, Request: &req})
+	if a.Session.Asker == nil {
+		return approval.Answer{}, ic.deferAction(ctx, j, req, approval.ErrNoFrontend.Error())
+	}
+	actx, cancel := context.WithTimeout(ctx, j.p.ApprovalTimeout)
+	ans, err := a.Session.Asker.Ask(actx, req)
+	timedOut := actx.Err() != nil
+	cancel()
+	if ctx.Err() != nil {
+		// The turn itself was cancelled: nobody is waiting for this action.
+		return approval.Answer{}, &DeniedError{Step: StepApproval, Reason: "cancelled while waiting for approval"}
+	}
+	if err != nil || timedOut {
+		reason := "no answer within the approval timeout"
+		if err != nil && !timedOut {
+			reason = "the frontend could not ask: " + err.Error()
+		}
+		return approval.Answer{}, ic.deferAction(ctx, j, req, reason)
+	}
+	return ans, nil
 }
 
 // request builds what the human sees.
