@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/astrid-runtime/astrid/internal/lineui"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // NOTE: login runs the OAuth flow in the daemon (astrid.beginServerLogin
@@ -40,7 +40,7 @@ func newServersLoginCmd(env *Env) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(env.Stderr, "To authorize Astrid at %s for MCP server %s, open this URL in a browser on this machine:\n\n  %s\n\nWaiting for the browser to come back to %s ...\n",
-				lineui.SanitizeLine(l.Domain), lineui.SanitizeLine(l.Server), lineui.SanitizeLine(l.URL), lineui.SanitizeLine(l.RedirectURL))
+				frontend.SanitizeLine(l.Domain), frontend.SanitizeLine(l.Server), frontend.SanitizeLine(l.URL), frontend.SanitizeLine(l.RedirectURL))
 			if err := c.FinishServerLogin(ctx, l.Login); err != nil {
 				return err
 			}

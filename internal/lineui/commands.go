@@ -85,9 +85,9 @@ func HelpText(keys [][2]string) string {
 // subsystem says so plainly.
 func CommandError(name string, err error) string {
 	if errors.Is(err, api.ErrUnavailable) {
-		return fmt.Sprintf("/%s: not available in this daemon: %s", name, SanitizeLine(err.Error()))
+		return fmt.Sprintf("/%s: not available in this daemon: %s", name, frontend.SanitizeLine(err.Error()))
 	}
-	return fmt.Sprintf("/%s failed: %s", name, SanitizeLine(err.Error()))
+	return fmt.Sprintf("/%s failed: %s", name, frontend.SanitizeLine(err.Error()))
 }
 
 // table formats rows as aligned columns; the first row is the header.
@@ -97,7 +97,7 @@ func table(rows [][]string) string {
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, r := range rows {
 		for i := range r {
-			r[i] = SanitizeLine(r[i])
+			r[i] = frontend.SanitizeLine(r[i])
 		}
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
@@ -112,9 +112,6 @@ func When(t time.Time) string {
 	}
 	return t.Local().Format("2006-01-02 15:04")
 }
-
-// USD formats dollars with four decimals (frontend.USD).
-func USD(v float64) string { return frontend.USD(v) }
 
 func cmdSessions(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error) {
 	p := api.ListSessionsParams{Workspace: s.Workspace}
@@ -170,7 +167,7 @@ func cmdTools(ctx context.Context, c Client, s api.SessionInfo, arg string) (str
 	rows := [][]string{{"NAME", "SOURCE", "DESCRIPTION"}}
 	for _, x := range list {
 		d, _, _ := strings.Cut(x.Description, "\n")
-		rows = append(rows, []string{x.Name, x.Source, Clip(d, 70)})
+		rows = append(rows, []string{x.Name, x.Source, frontend.Clip(d, 70)})
 	}
 	return table(rows), nil
 }
@@ -214,13 +211,13 @@ func cmdBudget(ctx context.Context, c Client, s api.SessionInfo, _ string) (stri
 		if v == 0 {
 			return "no limit"
 		}
-		return USD(v)
+		return frontend.USD(v)
 	}
 	return table([][]string{
-		{"session spent", USD(b.SpentUSD)},
-		{"session reserved", USD(b.ReservedUSD)},
+		{"session spent", frontend.USD(b.SpentUSD)},
+		{"session reserved", frontend.USD(b.ReservedUSD)},
 		{"session limit", limit(b.SessionLimitUSD)},
-		{"workspace spent", USD(b.WorkspaceSpentUSD)},
+		{"workspace spent", frontend.USD(b.WorkspaceSpentUSD)},
 		{"workspace limit", limit(b.WorkspaceLimitUSD)},
 	}), nil
 }
@@ -247,7 +244,7 @@ func cmdAudit(ctx context.Context, c Client, s api.SessionInfo, arg string) (str
 		if d == "" {
 			d = x.Status
 		}
-		rows = append(rows, []string{strconv.FormatInt(x.Seq, 10), When(x.Time), x.Type, d, Clip(x.Resource, 60)})
+		rows = append(rows, []string{strconv.FormatInt(x.Seq, 10), When(x.Time), x.Type, d, frontend.Clip(x.Resource, 60)})
 	}
 	return table(rows), nil
 }
@@ -262,7 +259,7 @@ func cmdApprovals(ctx context.Context, c Client, s api.SessionInfo, arg string) 
 	}
 	rows := [][]string{{"ID", "STATUS", "RISK", "RESOURCE", "CREATED"}}
 	for _, x := range list {
-		rows = append(rows, []string{x.ID, x.Status, x.Request.Risk, Clip(x.Request.Resource, 60), When(x.CreatedAt)})
+		rows = append(rows, []string{x.ID, x.Status, x.Request.Risk, frontend.Clip(x.Request.Resource, 60), When(x.CreatedAt)})
 	}
 	return table(rows), nil
 }
@@ -289,6 +286,3 @@ func cmdSave(ctx context.Context, c Client, s api.SessionInfo, _ string) (string
 	}
 	return fmt.Sprintf("session %s saved (%d turns)", info.ID, info.Turns), nil
 }
-
-// Clip shortens s to n runes, marking the cut (frontend.Clip).
-func Clip(s string, n int) string { return frontend.Clip(s, n) }

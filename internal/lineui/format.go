@@ -1,7 +1,6 @@
 package lineui
 
 import (
-	"encoding/json"
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/api"
@@ -47,7 +46,7 @@ func DecisionText(d string) string {
 	case "deferred":
 		return "deferred (answer it with `astrid approvals`)"
 	}
-	return SanitizeLine(d)
+	return frontend.SanitizeLine(d)
 }
 
 // ApprovalFields are the labelled lines of an approval request, untrusted
@@ -56,7 +55,7 @@ func ApprovalFields(r api.ApprovalRequest) [][2]string {
 	f := [][2]string{}
 	add := func(label, v string) {
 		if v != "" {
-			f = append(f, [2]string{label, SanitizeLine(v)})
+			f = append(f, [2]string{label, frontend.SanitizeLine(v)})
 		}
 	}
 	add("action", r.Kind)
@@ -86,18 +85,5 @@ func StatusMark(status string) string {
 	case "deferred":
 		return "… deferred"
 	}
-	return SanitizeLine(status)
+	return frontend.SanitizeLine(status)
 }
-
-// ApprovalTitle is the request's one-line summary (frontend.ApprovalTitle).
-func ApprovalTitle(r api.ApprovalRequest) string { return frontend.ApprovalTitle(r) }
-
-// ToolArgs renders a tool call's arguments on one line, at most n runes
-// (frontend.ToolArgs).
-func ToolArgs(raw json.RawMessage, n int) string { return frontend.ToolArgs(raw, n) }
-
-// CountLines counts the lines of s as shown (frontend.CountLines).
-func CountLines(s string) int { return frontend.CountLines(s) }
-
-// SendError words a failed sendInput for the user (frontend.SendError).
-func SendError(err error) string { return frontend.SendError(err) }

@@ -78,7 +78,7 @@ func RunLines(ctx context.Context, opts Options, in io.Reader, out io.Writer) er
 		readErr = sc.Err()
 	}()
 	f := &lineFrontend{opts: opts, lines: lines, p: NewPrinter(out, out), errp: &readErr}
-	f.printf("astrid: session %s (workspace %s, mode %s)\n", SanitizeLine(opts.Session.ID), SanitizeLine(opts.Session.Workspace), SanitizeLine(opts.Session.Mode))
+	f.printf("astrid: session %s (workspace %s, mode %s)\n", frontend.SanitizeLine(opts.Session.ID), frontend.SanitizeLine(opts.Session.Workspace), frontend.SanitizeLine(opts.Session.Mode))
 	return frontend.Run(ctx, frontend.Options{
 		Client: opts.Client, Events: opts.Events, Session: opts.Session, CallTimeout: opts.Timeout(), Turns: opts.Turns,
 	}, f)
@@ -158,7 +158,7 @@ func (f *lineFrontend) command(ctx context.Context, name, arg string) (exit bool
 	}
 	c, ok := LookupCommand(name)
 	if !ok || c.Run == nil {
-		f.printf("unknown command /%s; /help lists them\n", SanitizeLine(name))
+		f.printf("unknown command /%s; /help lists them\n", frontend.SanitizeLine(name))
 		return false
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.opts.Timeout())

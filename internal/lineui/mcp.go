@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 )
 
 // MCPClient is the part of the daemon API behind /resources and /prompts:
@@ -31,12 +32,12 @@ func mcpClient(c Client) (MCPClient, error) {
 // untrusted: it is sanitized before it reaches the terminal.
 func cmdResources(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error) {
 	out, err := resources(ctx, c, s, arg)
-	return Sanitize(out), err
+	return frontend.Sanitize(out), err
 }
 
 func cmdPrompts(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error) {
 	out, err := prompts(ctx, c, s, arg)
-	return Sanitize(out), err
+	return frontend.Sanitize(out), err
 }
 
 func resources(ctx context.Context, c Client, s api.SessionInfo, arg string) (string, error) {
@@ -73,10 +74,10 @@ func resources(ctx context.Context, c Client, s api.SessionInfo, arg string) (st
 	}
 	rows := [][]string{{"URI", "NAME", "TYPE", "DESCRIPTION"}}
 	for _, x := range res.Resources {
-		rows = append(rows, []string{x.URI, x.Name, x.MIMEType, Clip(x.Description, 50)})
+		rows = append(rows, []string{x.URI, x.Name, x.MIMEType, frontend.Clip(x.Description, 50)})
 	}
 	for _, x := range res.Templates {
-		rows = append(rows, []string{x.URITemplate, x.Name, "template", Clip(x.Description, 50)})
+		rows = append(rows, []string{x.URITemplate, x.Name, "template", frontend.Clip(x.Description, 50)})
 	}
 	return table(rows), nil
 }
@@ -129,7 +130,7 @@ func prompts(ctx context.Context, c Client, s api.SessionInfo, arg string) (stri
 				args = append(args, a.Name)
 			}
 		}
-		rows = append(rows, []string{x.Name, strings.Join(args, " "), Clip(x.Description, 60)})
+		rows = append(rows, []string{x.Name, strings.Join(args, " "), frontend.Clip(x.Description, 60)})
 	}
 	return table(rows), nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/astrid-runtime/astrid/internal/api"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
@@ -26,7 +27,7 @@ func TestNotice(t *testing.T) {
 		{ev(api.EventMCPResourceUpdated, api.MCPResourceUpdated{Server: "ev", URI: "note://a"}), []string{"resource note://a changed"}},
 		{ev(api.EventDeferredResult, api.DeferredResult{ID: "d1", Tool: "bash", Resource: "exec://make", Decision: "allow_once", By: "ada", Status: "ok", Output: "a\nb"}), []string{"[deferred] bash exec://make (approval d1, allow_once by ada): ok (2 lines of output)"}},
 	} {
-		got, ok := lineui.Notice(tt.e)
+		got, ok := frontend.Notice(tt.e)
 		if !ok {
 			t.Errorf("%s: not described", tt.e.Type)
 			continue
@@ -40,7 +41,7 @@ func TestNotice(t *testing.T) {
 			t.Errorf("%s: %q is not one clean line", tt.e.Type, got)
 		}
 	}
-	if _, ok := lineui.Notice(ev(api.EventTextDelta, api.TextDelta{Text: "x"})); ok {
+	if _, ok := frontend.Notice(ev(api.EventTextDelta, api.TextDelta{Text: "x"})); ok {
 		t.Error("a text delta was described as a notice")
 	}
 	// The line printer shows them.

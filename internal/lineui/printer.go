@@ -83,7 +83,7 @@ func (p *Printer) Show(o frontend.Output) {
 		}
 	case frontend.KindApproval:
 		if o.Elsewhere && o.Decision == "" {
-			p.Notef("[approval] %s: already answered elsewhere, or no longer waiting\n", ApprovalTitle(o.Approval))
+			p.Notef("[approval] %s: already answered elsewhere, or no longer waiting\n", frontend.ApprovalTitle(o.Approval))
 			return
 		}
 		p.Resolved(o.Approval, o.Decision)
@@ -93,7 +93,7 @@ func (p *Printer) Show(o frontend.Output) {
 // Approval prints an approval request: its title, then each field on a
 // line of its own (the resource whole).
 func (p *Printer) Approval(req api.ApprovalRequest) {
-	p.Notef("[approval] %s\n", ApprovalTitle(req))
+	p.Notef("[approval] %s\n", frontend.ApprovalTitle(req))
 	for _, f := range ApprovalFields(req) {
 		p.Notef("  %-16s%s\n", f[0], f[1])
 	}
@@ -101,5 +101,5 @@ func (p *Printer) Approval(req api.ApprovalRequest) {
 
 // Resolved prints the answer to an approval request.
 func (p *Printer) Resolved(req api.ApprovalRequest, decision string) {
-	p.Notef("[approval] %s: %s\n", ApprovalTitle(req), DecisionText(decision))
+	p.Notef("[approval] %s: %s\n", frontend.ApprovalTitle(req), DecisionText(decision))
 }

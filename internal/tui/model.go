@@ -142,7 +142,7 @@ func New(ctx context.Context, opts Options) *Model {
 		spin:   spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		model:  opts.Session.Model,
 	}
-	m.note(fmt.Sprintf("session %s · workspace %s · mode %s", lineui.SanitizeLine(opts.Session.ID), lineui.SanitizeLine(opts.Session.Workspace), lineui.SanitizeLine(opts.Session.Mode)))
+	m.note(fmt.Sprintf("session %s · workspace %s · mode %s", frontend.SanitizeLine(opts.Session.ID), frontend.SanitizeLine(opts.Session.Workspace), frontend.SanitizeLine(opts.Session.Mode)))
 	m.relayout()
 	return m
 }
@@ -204,12 +204,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case eventsClosedMsg:
 		m.closed = true
 		m.busy = false
-		m.errorNote("the connection to the daemon ended; quit and run astrid chat --session " + lineui.SanitizeLine(m.opts.Session.ID) + " to resume")
+		m.errorNote("the connection to the daemon ended; quit and run astrid chat --session " + frontend.SanitizeLine(m.opts.Session.ID) + " to resume")
 		return nil
 	case sentMsg:
 		if msg.err != nil {
 			m.busy = false
-			m.errorNote(lineui.SendError(msg.err))
+			m.errorNote(frontend.SendError(msg.err))
 			return nil
 		}
 		if m.turn == "" {
@@ -218,7 +218,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case cancelledMsg:
 		if msg.err != nil {
-			m.errorNote("cancel failed: " + lineui.SanitizeLine(msg.err.Error()))
+			m.errorNote("cancel failed: " + frontend.SanitizeLine(msg.err.Error()))
 		} else if !msg.ok {
 			m.busy = false
 			m.notice = "no turn was running"
@@ -394,7 +394,7 @@ func (m *Model) command(name, arg string) tea.Cmd {
 	}
 	c, ok := lineui.LookupCommand(name)
 	if !ok || c.Run == nil {
-		m.errorNote(fmt.Sprintf("unknown command /%s; /help lists them", lineui.SanitizeLine(name)))
+		m.errorNote(fmt.Sprintf("unknown command /%s; /help lists them", frontend.SanitizeLine(name)))
 		return nil
 	}
 	return m.call(func(ctx context.Context) tea.Msg {
@@ -463,7 +463,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Type == api.EventReasoningDelta {
 			kind = kindReasoning
 		}
-		m.appendText(kind, d.Turn, lineui.Sanitize(d.Text))
+		m.appendText(kind, d.Turn, frontend.Sanitize(d.Text))
 		return cmd
 	case api.EventToolCallStart:
 		var t api.ToolCallStart
@@ -471,8 +471,8 @@ func (m *Model) event(e api.Event) tea.Cmd {
 			return nil
 		}
 		cmd := m.sawTurn(t.Turn)
-		m.add(&block{kind: kindTool, turn: t.Turn, call: t.Call, tool: lineui.SanitizeLine(t.Tool),
-			resource: lineui.SanitizeLine(t.Resource), args: lineui.ToolArgs(t.Arguments, 120)})
+		m.add(&block{kind: kindTool, turn: t.Turn, call: t.Call, tool: frontend.SanitizeLine(t.Tool),
+			resource: frontend.SanitizeLine(t.Resource), args: frontend.ToolArgs(t.Arguments, 120)})
 		return cmd
 	case api.EventToolCallResult:
 		var r api.ToolCallResult
@@ -481,11 +481,11 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		}
 		b := m.findTool(r.Call)
 		if b == nil {
-			b = &block{kind: kindTool, turn: r.Turn, call: r.Call, tool: lineui.SanitizeLine(r.Tool)}
+			b = &block{kind: kindTool, turn: r.Turn, call: r.Call, tool: frontend.SanitizeLine(r.Tool)}
 			m.add(b)
 		}
 		b.done, b.status, b.truncated = true, r.Status, r.Truncated
-		b.text = lineui.Sanitize(lineui.Clip(r.Output, maxBlockText))
+		b.text = frontend.Sanitize(frontend.Clip(r.Output, maxBlockText))
 		b.dirty()
 		return nil
 	case api.EventApprovalNeeded:
@@ -512,9 +512,9 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if p := m.removeApproval(r.Request); p != nil {
 			by := ""
 			if r.Answer != nil && r.Answer.Frontend != "" {
-				by = " in " + lineui.SanitizeLine(r.Answer.Frontend)
+				by = " in " + frontend.SanitizeLine(r.Answer.Frontend)
 			}
-			m.note(fmt.Sprintf("%s: %s%s", lineui.ApprovalTitle(p.ev.Request), lineui.DecisionText(r.Decision), by))
+			m.note(fmt.Sprintf("%s: %s%s", frontend.ApprovalTitle(p.ev.Request), lineui.DecisionText(r.Decision), by))
 		}
 		return nil
 	case api.EventElicitationNeeded:
@@ -547,7 +547,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Decode(&w) != nil {
 			return nil
 		}
-		m.errorNote(fmt.Sprintf("budget warning: the %s has spent %s of %s", lineui.SanitizeLine(w.Account), lineui.USD(w.UsedUSD), lineui.USD(w.LimitUSD)))
+		m.errorNote(fmt.Sprintf("budget warning: the %s has spent %s of %s", frontend.SanitizeLine(w.Account), frontend.USD(w.UsedUSD), frontend.USD(w.LimitUSD)))
 		return nil
 	case api.EventTurnComplete:
 		var t api.TurnComplete
@@ -558,7 +558,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 			m.busy, m.turn = false, ""
 		}
 		if t.StopReason != "" && t.StopReason != "end_turn" {
-			m.note("turn ended: " + lineui.SanitizeLine(t.StopReason))
+			m.note("turn ended: " + frontend.SanitizeLine(t.StopReason))
 		}
 		if m.notice == "cancelling the turn… (Ctrl+C again to quit)" {
 			m.notice = ""
@@ -569,7 +569,7 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Decode(&x) != nil {
 			return nil
 		}
-		m.errorNote("error: " + lineui.SanitizeLine(x.Message))
+		m.errorNote("error: " + frontend.SanitizeLine(x.Message))
 		return nil
 	case api.EventSessionSaved:
 		var s api.SessionSaved
@@ -587,14 +587,14 @@ func (m *Model) event(e api.Event) tea.Cmd {
 		if e.Decode(&c) != nil {
 			return nil
 		}
-		s := fmt.Sprintf("capsule %s: %s", lineui.SanitizeLine(c.ID), lineui.SanitizeLine(c.State))
+		s := fmt.Sprintf("capsule %s: %s", frontend.SanitizeLine(c.ID), frontend.SanitizeLine(c.State))
 		if c.Error != "" {
-			s += ": " + lineui.SanitizeLine(c.Error)
+			s += ": " + frontend.SanitizeLine(c.Error)
 		}
 		m.note(s)
 		return nil
 	}
-	if s, ok := lineui.Notice(e); ok {
+	if s, ok := frontend.Notice(e); ok {
 		m.note(s)
 	}
 	return nil
@@ -700,13 +700,13 @@ func (m *Model) approvalSent(msg approvalSentMsg) tea.Cmd {
 	switch {
 	case msg.err == nil:
 		m.removeApproval(msg.req)
-		m.note(fmt.Sprintf("%s: %s", lineui.ApprovalTitle(p.ev.Request), lineui.DecisionText(msg.decision)))
+		m.note(fmt.Sprintf("%s: %s", frontend.ApprovalTitle(p.ev.Request), lineui.DecisionText(msg.decision)))
 	case errors.Is(msg.err, api.ErrConflict), errors.Is(msg.err, api.ErrNotFound):
 		m.removeApproval(msg.req)
-		m.note(fmt.Sprintf("%s: already answered elsewhere, or no longer waiting", lineui.ApprovalTitle(p.ev.Request)))
+		m.note(fmt.Sprintf("%s: already answered elsewhere, or no longer waiting", frontend.ApprovalTitle(p.ev.Request)))
 	default:
 		p.sending = false
-		m.errorNote("the answer was not delivered: " + lineui.SanitizeLine(msg.err.Error()) + "; answer again")
+		m.errorNote("the answer was not delivered: " + frontend.SanitizeLine(msg.err.Error()) + "; answer again")
 	}
 	return nil
 }
@@ -742,7 +742,7 @@ func (m *Model) openElicit() tea.Cmd {
 		e.form.CancelCmd = func() tea.Msg { return formAbortMsg{req: req} }
 		return e.form.Init()
 	default:
-		e.invalid = fmt.Errorf("unknown elicitation mode %q", lineui.SanitizeLine(e.ev.Mode))
+		e.invalid = fmt.Errorf("unknown elicitation mode %q", frontend.SanitizeLine(e.ev.Mode))
 		return nil
 	}
 }
@@ -774,7 +774,7 @@ func (m *Model) elicitKey(e *pendingElicit, k tea.KeyPressMsg) tea.Cmd {
 		}
 		accept := m.answerElicit(e, api.ElicitAccept, nil)
 		if m.opts.OpenURL == nil {
-			m.note("open this URL yourself: " + lineui.SanitizeLine(e.ev.URL))
+			m.note("open this URL yourself: " + frontend.SanitizeLine(e.ev.URL))
 			return accept
 		}
 		u, open := e.ev.URL, m.opts.OpenURL
@@ -831,7 +831,7 @@ func (m *Model) elicitSent(msg elicitSentMsg) tea.Cmd {
 		return nil
 	}
 	e := m.elicits[idx]
-	who := lineui.SanitizeLine(e.ev.Server)
+	who := frontend.SanitizeLine(e.ev.Server)
 	switch {
 	case msg.err == nil:
 		m.note(fmt.Sprintf("%s's request: %s", who, map[string]string{
@@ -839,7 +839,7 @@ func (m *Model) elicitSent(msg elicitSentMsg) tea.Cmd {
 	case errors.Is(msg.err, api.ErrConflict), errors.Is(msg.err, api.ErrNotFound):
 		m.note(fmt.Sprintf("%s's request was answered elsewhere, or no longer waits", who))
 	default:
-		m.errorNote(fmt.Sprintf("the answer to %s was not delivered: %s", who, lineui.SanitizeLine(msg.err.Error())))
+		m.errorNote(fmt.Sprintf("the answer to %s was not delivered: %s", who, frontend.SanitizeLine(msg.err.Error())))
 	}
 	m.elicits = append(m.elicits[:idx:idx], m.elicits[idx+1:]...)
 	if idx == 0 {

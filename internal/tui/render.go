@@ -9,6 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/astrid-runtime/astrid/internal/frontend"
 	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
@@ -147,7 +148,7 @@ func (m *Model) renderTool(b *block) string {
 	if b.status != "ok" {
 		st = m.st.bad
 	}
-	n := lineui.CountLines(b.text)
+	n := frontend.CountLines(b.text)
 	sum := "  " + st.Render(lineui.StatusMark(b.status))
 	switch {
 	case n == 0:
@@ -218,7 +219,7 @@ func (m *Model) renderFooter() string {
 func (m *Model) renderApproval(p *pendingApproval) string {
 	w := m.dialogWidth() - 4 // border and padding
 	r := p.ev.Request
-	title := "Approval needed: " + lineui.ApprovalTitle(r)
+	title := "Approval needed: " + frontend.ApprovalTitle(r)
 	if n := len(m.approvals); n > 1 {
 		title += fmt.Sprintf("  (1 of %d)", n)
 	}
@@ -244,8 +245,8 @@ func (m *Model) renderApproval(p *pendingApproval) string {
 // renderElicit renders an MCP server's request for input.
 func (m *Model) renderElicit(e *pendingElicit) string {
 	w := m.dialogWidth() - 4
-	who := lineui.SanitizeLine(e.ev.Server)
-	lines := []string{m.st.dialogTitle.Width(w).Render(who + " asks for input"), lipgloss.NewStyle().Width(w).Render(lineui.Sanitize(e.ev.Message))}
+	who := frontend.SanitizeLine(e.ev.Server)
+	lines := []string{m.st.dialogTitle.Width(w).Render(who + " asks for input"), lipgloss.NewStyle().Width(w).Render(frontend.Sanitize(e.ev.Message))}
 	switch {
 	case e.invalid != nil:
 		lines = append(lines, m.st.bad.Width(w).Render("cannot show this request: "+e.invalid.Error()),
@@ -253,7 +254,7 @@ func (m *Model) renderElicit(e *pendingElicit) string {
 	case e.ev.Mode == "url":
 		lines = append(lines,
 			m.st.label.Render(fmt.Sprintf("%-8s", "domain"))+m.st.warn.Render(e.domain),
-			m.st.label.Render(fmt.Sprintf("%-8s", "url"))+lipgloss.NewStyle().Width(w-8).Render(lineui.SanitizeLine(e.ev.URL)),
+			m.st.label.Render(fmt.Sprintf("%-8s", "url"))+lipgloss.NewStyle().Width(w-8).Render(frontend.SanitizeLine(e.ev.URL)),
 			"", m.st.key.Render("[y]")+" open it  "+m.st.key.Render("[n]")+" decline  "+m.st.key.Render("[esc]")+" cancel")
 	case e.form != nil:
 		lines = append(lines, "", e.form.View())
@@ -268,20 +269,20 @@ func (m *Model) renderElicit(e *pendingElicit) string {
 func (m *Model) renderStatus() string {
 	var parts []string
 	if m.model != "" {
-		parts = append(parts, lineui.SanitizeLine(m.model))
+		parts = append(parts, frontend.SanitizeLine(m.model))
 	}
-	parts = append(parts, "session "+lineui.SanitizeLine(m.opts.Session.ID))
+	parts = append(parts, "session "+frontend.SanitizeLine(m.opts.Session.ID))
 	if m.opts.Session.Mode != "" {
-		parts = append(parts, lineui.SanitizeLine(m.opts.Session.Mode))
+		parts = append(parts, frontend.SanitizeLine(m.opts.Session.Mode))
 	}
 	if b := m.budget; b != nil {
-		s := lineui.USD(b.SpentUSD) + " spent"
+		s := frontend.USD(b.SpentUSD) + " spent"
 		if b.SessionLimitUSD > 0 {
-			s += " · " + lineui.USD(max(b.SessionLimitUSD-b.SpentUSD-b.ReservedUSD, 0)) + " left"
+			s += " · " + frontend.USD(max(b.SessionLimitUSD-b.SpentUSD-b.ReservedUSD, 0)) + " left"
 		}
 		parts = append(parts, s)
 	} else if m.costUSD > 0 {
-		parts = append(parts, lineui.USD(m.costUSD)+" spent")
+		parts = append(parts, frontend.USD(m.costUSD)+" spent")
 	}
 	if m.ctxTokens > 0 {
 		s := "context " + kilo(m.ctxTokens)
