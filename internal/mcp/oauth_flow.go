@@ -434,19 +434,21 @@ func (o *oauthClient) waitRedirect(ctx context.Context, req AuthorizationRequest
 		fe <- answer{u, err}
 	}()
 	// The Authorizer must return once ctx ends; wait for it so that
-	// nothing outlives the flow.
+	// nothing outlives the flow. The wait is on fe itself: pending is
+	// the select's copy, set to nil once the answer is taken.
 	defer func() { cancel(); <-fe }()
+	pending := fe
 	for {
 		select {
 		case q := <-cb.got:
 			return q, nil
-		case a := <-fe:
+		case a := <-pending:
 			fe <- a // for the deferred wait
 			if a.err != nil {
 				return nil, fmt.Errorf("the authorization was not completed: %w", a.err)
 			}
 			if a.url == "" {
-				fe = nil // shown; keep waiting for the browser
+				pending = nil // shown; keep waiting for the browser
 				continue
 			}
 			u, err := url.Parse(a.url)

@@ -259,22 +259,38 @@ func (f *fakeAuth) revokeAccessTokens() {
 type browser struct {
 	mu    sync.Mutex
 	shown []AuthorizationRequest
+
+	// late makes Authorize return at once and the browser follow the
+	// URL afterwards, as a frontend that only shows the link does.
+	late     time.Duration
+	browsing sync.WaitGroup
 }
 
 func (b *browser) Authorize(ctx context.Context, req AuthorizationRequest) (string, error) {
 	b.mu.Lock()
 	b.shown = append(b.shown, req)
 	b.mu.Unlock()
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL, nil)
+	if b.late > 0 {
+		b.browsing.Go(func() {
+			time.Sleep(b.late)
+			b.follow(context.Background(), req.URL)
+		})
+		return "", nil
+	}
+	return "", b.follow(ctx, req.URL)
+}
+
+func (b *browser) follow(ctx context.Context, u string) error {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
-		return "", err
+		return err
 	}
 	resp.Body.Close()
-	return "", nil
+	return nil
 }
 
 func (b *browser) count() int {
@@ -524,6 +540,30 @@ func TestOAuthStepUp(t *testing.T) {
 	}
 	if reqs[0].Get("scope") != "read" || !containsAll(strings.Fields(reqs[1].Get("scope")), []string{"read", "write"}) {
 		t.Errorf("scopes %q then %q; want read (from the challenge), then read and write", reqs[0].Get("scope"), reqs[1].Get("scope"))
+	}
+}
+
+// A frontend that shows the link and returns before the browser comes
+// back: the flow waits for the redirect, and returns once it has it
+// (it once went on waiting for the frontend's answer it had already
+// taken, for ever).
+func TestOAuthAuthorizerReturnsBeforeRedirect(t *testing.T) {
+	f := newFakeAuth(t)
+	e := newOAuthEnv(t, f, t.TempDir(), config.ServerOAuth{})
+	e.fe.late = 50 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- e.start(t) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("start hangs after the redirect arrived")
+	}
+	e.fe.browsing.Wait()
+	if _, err := e.m.ListTools("web"); err != nil {
+		t.Fatal(err)
 	}
 }
 
