@@ -120,6 +120,12 @@
 // can never get past policy; the audit's decision entry names the hook
 // and the digest of the original arguments.
 //
+// A deferred tool call (nobody answered its approval in time) passes the
+// PreToolCall hooks again when a human approves it, just before it runs
+// (turn is empty, call_id is the approval's id): block refuses it, and so
+// does modify, since the human approved the original arguments; ask
+// stands answered by the approval.
+//
 // # Failure
 //
 // A handler fails when it cannot start, exits non-zero, runs past its

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
+	"github.com/astrid-runtime/astrid/internal/hooks"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/security"
 	"github.com/astrid-runtime/astrid/internal/tools"
@@ -34,10 +36,13 @@ import (
 // left unclaimed (the daemon stopped between the answer and the run, or
 // while one was queued) are run by ResumeDeferred when the daemon starts.
 //
-// NOTE: PreToolCall hooks and capsule interceptors are not run again for
-// a deferred call: they ran when the model made it, and the human's answer
-// is about that call. Deferred actions without a tool (a capsule's host
-// calls) belong to the capsule manager, which resumes them itself.
+// The PreToolCall hooks and the capsules' BeforeToolCall interceptors run
+// again on the approved call before it runs, as they would on a fresh one
+// (they may have changed since the model made it): a block refuses it,
+// and so does a rewrite of its arguments, since the human approved these
+// arguments and no others; an ask stands answered by the approval.
+// Deferred actions without a tool (a capsule's host calls) belong to the
+// capsule manager, which resumes them itself.
 
 // agentCall decodes the action of a deferred approval and reports whether
 // it is an agent's tool call (the runtime's to settle).
@@ -155,11 +160,19 @@ func (r *Runtime) settle(ctx context.Context, l *live, d approval.Deferred, a se
 			text += ": " + d.Answer.Reason
 		}
 	} else {
-		reg, err := r.registry(l.workspace())
+		ws := l.workspace()
+		reg, err := r.registry(ws)
 		var out tools.Result
 		if err == nil {
 			sess := l.securitySession(r)
 			sess.Asker = nil // the human has answered
+			pre := hooks.Payload{Event: hooks.PreToolCall, SessionID: l.topID(), Workspace: ws, CallID: d.ID, Tool: a.Tool, Server: serverOf(a.Tool), Arguments: json.RawMessage(a.Args)}
+			switch hr := r.beforeToolCall(ctx, sess, pre); {
+			case hr.Blocked():
+				sess.HookBlock = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+			case hr.Arguments != nil:
+				sess.HookBlock = fmt.Sprintf("hook %s: it rewrites the approved arguments", strings.Join(hr.Modifiers, ", "))
+			}
 			out, err = reg.RunDeferred(withLive(ctx, l), r.o.Core.Interceptor, sess, d.ID)
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -331,6 +332,83 @@ func TestDeferredCallRefusedWhenPolicyTightened(t *testing.T) {
 	}
 	if !audited {
 		t.Errorf("the refusal is not audited: %+v", entries)
+	}
+}
+
+// TestDeferredCallRejudgedByHooks: a PreToolCall hook the user adds
+// after three writes were deferred judges them when they are approved: the
+// one it blocks is refused (audited as the hook's denial), the one it
+// would rewrite is refused too (the human approved other arguments), and
+// the one it lets pass runs.
+func TestDeferredCallRejudgedByHooks(t *testing.T) {
+	script := `{"tool_calls": [` + call("c1", "write_file", map[string]any{"file_path": ".env", "content": "SECRET=1"}) + `, ` +
+		call("c2", "write_file", map[string]any{"file_path": "draft.txt", "content": "draft"}) + `, ` +
+		call("c3", "write_file", map[string]any{"file_path": "ok.txt", "content": "fine"}) + `]}` + "\n" +
+		`{"expect": {"tool_results": 3}, "text": "Pending."}` + "\n"
+	w := newDWorld(t, deferConfig)
+	c, ev := w.start(script)
+	ctx := context.Background()
+	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turnVia(t, c, ev, info.ID, "write them")
+	byFile := map[string]api.DeferredApproval{}
+	for _, d := range pending(t, c, 3) {
+		byFile[filepath.Base(d.Request.Resource)] = d
+	}
+
+	// The guard arrives while the calls wait for their answer.
+	dir := filepath.Join(w.home, "hooks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	guard := strings.Replace(guardScript, `"$SNEAK"`, `"x"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "guard.sh"), []byte(guard), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	toml := "[[hook]]\nname = \"guard\"\nevent = \"PreToolCall\"\ntools = [\"write_file\"]\ncommand = [\"./guard.sh\"]\ntimeout_secs = 10\n"
+	if err := os.WriteFile(filepath.Join(dir, "hooks.toml"), []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for file, want := range map[string]struct {
+		status, output string
+	}{
+		".env":      {api.DeferredRefused, "blocked by hook guard: no .env files"},
+		"draft.txt": {api.DeferredRefused, "blocked by hook guard: it rewrites the approved arguments"},
+		"ok.txt":    {api.DeferredRan, ""},
+	} {
+		d, ok := byFile[file]
+		if !ok {
+			t.Fatalf("no deferred write of %s: %+v", file, byFile)
+		}
+		res, err := c.ResolveApproval(ctx, api.ResolveApprovalParams{ID: d.ID, Decision: "allow_once"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome == nil || res.Outcome.Status != want.status || !strings.Contains(res.Outcome.Output, want.output) {
+			t.Errorf("%s: outcome %+v, want %s with %q", file, res.Outcome, want.status, want.output)
+		}
+	}
+	for file, want := range map[string]string{".env": "", "draft.txt": "", "final.txt": "", "ok.txt": "fine"} {
+		if got := w.read(file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	entries, err := c.SessionAudit(ctx, api.SessionAuditParams{Session: info.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denied []string
+	for _, e := range entries {
+		if e.Decision == "denied" {
+			denied = append(denied, filepath.Base(e.Resource)+" "+e.Rule)
+		}
+	}
+	slices.Sort(denied)
+	if want := []string{".env hook", "draft.txt hook"}; !slices.Equal(denied, want) {
+		t.Errorf("audited denials %q, want %q", denied, want)
 	}
 }
 

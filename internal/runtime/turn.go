@@ -330,6 +330,25 @@ func (r *Runtime) runTools(ctx context.Context, l *live, turn string, calls []ll
 	return results
 }
 
+// beforeToolCall runs the PreToolCall hooks of tool call pre, then (unless
+// a hook blocked it) the capsules' BeforeToolCall interceptors on the
+// arguments as they would run, and returns the verdict.
+func (r *Runtime) beforeToolCall(ctx context.Context, sess security.Session, pre hooks.Payload) hooks.Result {
+	hr := r.FireHook(ctx, pre.Workspace, pre)
+	if hr.Blocked() {
+		return hr
+	}
+	run := pre.Arguments
+	if hr.Arguments != nil {
+		run = hr.Arguments
+	}
+	if blocked, reason := r.capsuleBefore(ctx, sess, pre.Tool, run); blocked {
+		hr = hooks.Result{Decision: hooks.Block, Hook: "capsule interceptor", Reason: reason}
+		r.emit(events.HookBlocked, pre.SessionID, events.Hook{Event: "BeforeToolCall", Hook: hr.Hook, Reason: reason})
+	}
+	return hr
+}
+
 func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, turn string, c llm.ToolCall) llm.Part {
 	sid := l.topID()
 	r.publish(sid, api.EventToolCallStart, api.ToolCallStart{Turn: turn, Call: c.ID, Tool: c.Name, Arguments: json.RawMessage(c.Arguments)})
@@ -342,17 +361,7 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 	args := json.RawMessage(c.Arguments)
 	sess := l.securitySession(r)
 	pre := hooks.Payload{Event: hooks.PreToolCall, SessionID: sid, Workspace: ws, Turn: turn, CallID: c.ID, Tool: c.Name, Server: serverOf(c.Name), Arguments: args}
-	hr := r.FireHook(ctx, ws, pre)
-	if !hr.Blocked() {
-		run := args
-		if hr.Arguments != nil {
-			run = hr.Arguments
-		}
-		if blocked, reason := r.capsuleBefore(ctx, sess, c.Name, run); blocked {
-			hr = hooks.Result{Decision: hooks.Block, Hook: "capsule interceptor", Reason: reason}
-			r.emit(events.HookBlocked, sid, events.Hook{Event: "BeforeToolCall", Hook: hr.Hook, Reason: reason})
-		}
-	}
+	hr := r.beforeToolCall(ctx, sess, pre)
 	if hr.Arguments != nil {
 		// NOTE: the interceptor judges the rewritten call (the tool's
 		// Prepare builds the action from these arguments), so a hook

@@ -273,6 +273,12 @@ func (ic *Interceptor) Intercept(ctx context.Context, a Action) (*Permit, error)
 	return ic.intercept(ctx, a, nil)
 }
 
+// HookDenial is the refusal of an action that a PreToolCall hook blocks
+// (block is Session.HookBlock: "hook NAME: reason").
+func HookDenial(block string) *DeniedError {
+	return &DeniedError{Step: StepHook, Rule: "hook", Reason: "blocked by " + block}
+}
+
 // intercept is Intercept; a non-nil pre is a human's answer already given
 // (a resolved deferred approval), which replaces steps 2 and 4.
 func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.Answer) (*Permit, error) {
@@ -282,7 +288,7 @@ func (ic *Interceptor) intercept(ctx context.Context, a Action, pre *approval.An
 	j := &judgement{a: a}
 	if a.Session.HookBlock != "" {
 		// Refused before any other step, and audited like any denial.
-		return nil, ic.deny(ctx, j, &DeniedError{Step: StepHook, Rule: "hook", Reason: "blocked by " + a.Session.HookBlock})
+		return nil, ic.deny(ctx, j, HookDenial(a.Session.HookBlock))
 	}
 	if err := ic.validate(j); err != nil {
 		return nil, ic.deny(ctx, j, err)
@@ -946,8 +952,9 @@ const RuleDeferredChanged = "deferred_changed"
 // prepare, which returns the executor of that very action, or an error
 // saying why it cannot run it as approved (the tool is gone, or preparing
 // the call again gives another action). Such a refusal is audited as a
-// denial (StepApproval, RuleDeferredChanged) and recorded as the action's
-// result; nothing runs, then or later, and the *DeniedError is returned.
+// denial (StepApproval, RuleDeferredChanged, or the *DeniedError prepare
+// returned) and recorded as the action's result; nothing runs, then or
+// later, and the *DeniedError is returned.
 func (ic *Interceptor) ReplayDeferred(ctx context.Context, id string, prepare func(Action) (Executor, error)) ([]byte, error) {
 	d, err := ic.o.Deferred.ClaimDeferred(ctx, id)
 	if err != nil {
@@ -969,7 +976,9 @@ func (ic *Interceptor) ReplayDeferred(ctx context.Context, id string, prepare fu
 	if err != nil {
 		ic.finishDeferred(ctx, id, "not run: "+err.Error())
 		j := &judgement{a: a, proof: audit.Proof{Approval: "deferred:" + id + ":" + string(d.Answer.Decision)}}
-		return nil, ic.deny(context.WithoutCancel(ctx), j, &DeniedError{Step: StepApproval, Rule: RuleDeferredChanged, Reason: err.Error()})
+		de := &DeniedError{Step: StepApproval, Rule: RuleDeferredChanged, Reason: err.Error()}
+		errors.As(err, &de) // prepare's own refusal (a hook's block) stands as it is
+		return nil, ic.deny(context.WithoutCancel(ctx), j, de)
 	}
 	out, err := ic.run(ctx, a, d.Answer, ex)
 	result := "done"

@@ -287,8 +287,9 @@ func result(ctx context.Context, name string, out []byte, err error) (Result, er
 // prepares the call again from the approved arguments in session s; only
 // if that gives exactly the approved action (same session and workspace,
 // kind, resource and arguments) does it run, once, under the policy and
-// budget in force now. Otherwise, or when the tool is gone, the approval
-// is refused: audited, nothing runs (security.Interceptor.ReplayDeferred).
+// budget in force now, and unless s.HookBlock says a PreToolCall hook
+// refuses it now. Otherwise, or when the tool is gone, the approval is
+// refused: audited, nothing runs (security.Interceptor.ReplayDeferred).
 // The Result says what became of it, as Run's does; the error is non-nil
 // only when this call claimed nothing: approval.ErrAlreadyResolved
 // (another runner has it, or it was not approved), approval.ErrNotFound,
@@ -328,6 +329,10 @@ func (r *Registry) prepareAgain(s security.Session, approved security.Action) (s
 		return nil, errors.New("the approved call belongs to another session or workspace")
 	case len(approved.Args) > r.limits.ArgsBytes:
 		return nil, fmt.Errorf("the arguments are %d bytes, more than the limit of %d", len(approved.Args), r.limits.ArgsBytes)
+	case s.HookBlock != "":
+		// A PreToolCall hook refuses the call now, as the interceptor
+		// would refuse a fresh one.
+		return nil, security.HookDenial(s.HookBlock)
 	}
 	a, ex, err := t.Prepare(s, json.RawMessage(approved.Args))
 	if err != nil {
