@@ -57,7 +57,7 @@ func (e *Env) openAudit(ctx context.Context) (*store.DB, keys.Trusted, error) {
 	if _, err := os.Stat(h.StateDB()); err != nil {
 		return nil, nil, cannotRun(fmt.Errorf("no audit log: %w", err))
 	}
-	db, _, err := e.openStore(ctx, true)
+	db, _, err := e.openStore(ctx)
 	if err != nil {
 		return nil, nil, cannotRun(err)
 	}

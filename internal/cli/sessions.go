@@ -20,9 +20,9 @@ import (
 // NOTE: every subcommand goes through the daemon when one runs: it knows
 // which sessions are loaded and busy, and a session it holds loaded must be
 // deleted through it, or it would save the session again when it ends it.
-// With no daemon, list and show read the store read-only, and delete and
-// cleanup write it directly (nothing holds a session then); none starts a
-// daemon.
+// With no daemon, list and show read the store read-only; delete and
+// cleanup start one, since only the daemon writes the audit log and every
+// deletion is audited there.
 
 func newSessionsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "sessions", Short: "List, show, delete and clean up saved sessions", Args: cobra.NoArgs}
@@ -30,8 +30,9 @@ func newSessionsCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// withSessions opens the store; ok is false when there is none yet.
-func (e *Env) withSessions(ctx context.Context, readOnly bool, f func(session.Store) error) (bool, error) {
+// readSessions opens the store read-only; ok is false when there is none
+// yet.
+func (e *Env) readSessions(ctx context.Context, f func(session.Store) error) (bool, error) {
 	h, err := e.home()
 	if err != nil {
 		return false, err
@@ -39,7 +40,7 @@ func (e *Env) withSessions(ctx context.Context, readOnly bool, f func(session.St
 	if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	db, _, err := e.openStore(ctx, readOnly)
+	db, _, err := e.openStore(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -60,7 +61,7 @@ func newSessionsListCmd(env *Env) *cobra.Command {
 				views, err = c.ListSessions(ctx, api.ListSessionsParams{Workspace: workspace})
 				return err
 			}, func() error {
-				_, err := env.withSessions(ctx, true, func(s session.Store) error {
+				_, err := env.readSessions(ctx, func(s session.Store) error {
 					recs, err := s.ListSessions(ctx, workspace)
 					for _, r := range recs {
 						views = append(views, r.Info())
@@ -109,7 +110,7 @@ func newSessionsShowCmd(env *Env) *cobra.Command {
 				d, err = c.ShowSession(ctx, args[0])
 				return err
 			}, func() error {
-				ok, err := env.withSessions(ctx, true, func(s session.Store) error {
+				ok, err := env.readSessions(ctx, func(s session.Store) error {
 					rec, err := s.LoadSession(ctx, args[0])
 					if err != nil {
 						return err
@@ -173,18 +174,12 @@ func newSessionsDeleteCmd(env *Env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			err := env.viaDaemon(ctx, func(c *client.Client) error {
-				return c.DeleteSession(ctx, args[0])
-			}, func() error {
-				ok, err := env.withSessions(ctx, false, func(s session.Store) error {
-					return s.DeleteSession(ctx, args[0])
-				})
-				if err == nil && !ok {
-					err = fmt.Errorf("%w: %s", session.ErrNoSession, args[0])
-				}
-				return err
-			})
+			c, _, err := env.connect(ctx, true)
 			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.DeleteSession(ctx, args[0]); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(env.Stdout, "deleted %s\n", args[0])
@@ -207,17 +202,12 @@ A running daemon keeps the sessions it holds loaded; they are counted as kept.`,
 			}
 			ctx := cmd.Context()
 			before := time.Now().Add(-olderThan)
-			var res api.CleanupSessionsResult
-			err := env.viaDaemon(ctx, func(c *client.Client) (err error) {
-				res, err = c.CleanupSessions(ctx, before)
+			c, _, err := env.connect(ctx, true)
+			if err != nil {
 				return err
-			}, func() error {
-				_, err := env.withSessions(ctx, false, func(s session.Store) (err error) {
-					res.Deleted, res.Kept, err = session.DeleteBefore(ctx, s, before, nil)
-					return err
-				})
-				return err
-			})
+			}
+			defer c.Close()
+			res, err := c.CleanupSessions(ctx, before)
 			if err != nil {
 				return err
 			}

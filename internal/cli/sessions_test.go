@@ -112,11 +112,13 @@ func TestSessionsViaDaemon(t *testing.T) {
 	}
 }
 
-// TestSessionsWithoutDaemon: with no daemon, show reads the store, delete
-// and cleanup write it, and nothing starts a daemon.
+// TestSessionsWithoutDaemon: with no daemon, show reads the store
+// read-only; delete and cleanup need the daemon (it audits every
+// deletion): when none can start they fail and the store is untouched,
+// and through a daemon over the same store they delete, audited.
 func TestSessionsWithoutDaemon(t *testing.T) {
 	te := newTestEnv(t)
-	te.vars[DaemonExeVar] = "/nonexistent/astridd" // starting one would fail loudly
+	te.vars[DaemonExeVar] = "/nonexistent/astridd" // starting one fails
 	ctx := context.Background()
 	db, err := store.Open(ctx, home.Dir(te.vars["ASTRID_HOME"]).StateDB(), store.Options{})
 	if err != nil {
@@ -137,16 +139,36 @@ func TestSessionsWithoutDaemon(t *testing.T) {
 	if out, stderr, code := te.run(t, "sessions", "show", "s-a"); code != 0 || !strings.Contains(out, "user: saved words") {
 		t.Fatalf("show: %d %q %q", code, out, stderr)
 	}
+	for _, args := range [][]string{{"sessions", "delete", "s-a"}, {"sessions", "cleanup", "--older-than", "24h"}} {
+		if out, stderr, code := te.run(t, args...); code != 1 || out != "" || !strings.Contains(stderr, "/nonexistent/astridd") {
+			t.Errorf("%s with no daemon to start: %d %q %q", args[1], code, out, stderr)
+		}
+	}
+	if out, _, _ := te.run(t, "sessions", "list"); !strings.Contains(out, "s-a") || !strings.Contains(out, "s-b") || !strings.Contains(out, "s-c") {
+		t.Fatalf("a session was deleted without the daemon: %q", out)
+	}
+
+	serveTestDaemon(t, te, nil) // the daemon alone, over the store
 	if out, stderr, code := te.run(t, "sessions", "delete", "s-a"); code != 0 || out != "deleted s-a\n" {
 		t.Fatalf("delete: %d %q %q", code, out, stderr)
 	}
-	if _, stderr, code := te.run(t, "sessions", "delete", "s-a"); code != 1 || !strings.Contains(stderr, "no such session") {
+	if _, stderr, code := te.run(t, "sessions", "delete", "s-a"); code != 1 || !strings.Contains(stderr, "s-a") {
 		t.Errorf("delete again: %d %q", code, stderr)
 	}
 	if out, stderr, code := te.run(t, "sessions", "cleanup", "--older-than", "24h"); code != 0 || out != "deleted 1 sessions\n" {
 		t.Errorf("cleanup: %d %q %q", code, out, stderr)
 	}
-	if out, _, _ := te.run(t, "sessions", "list"); !strings.Contains(out, "s-c") || strings.Contains(out, "s-b") {
-		t.Errorf("after cleanup: %q", out)
+	db, err = store.Open(ctx, home.Dir(te.vars["ASTRID_HOME"]).StateDB(), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if left, err := db.Sessions().ListSessions(ctx, ""); err != nil || len(left) != 1 || left[0].ID != "s-c" {
+		t.Errorf("after cleanup: %v %v", left, err)
+	}
+	for _, id := range []string{"s-a", "s-b"} {
+		if out, stderr, code := te.run(t, "audit", "list", "--session", id); code != 0 || !strings.Contains(out, "session_delete") {
+			t.Errorf("the deletion of %s is not audited: %d %q %q", id, code, out, stderr)
+		}
 	}
 }

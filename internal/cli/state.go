@@ -13,19 +13,15 @@ import (
 	"github.com/astrid-runtime/astrid/internal/store"
 )
 
-// openStore opens $ASTRID_HOME/state.db. A read-only open never creates or
-// migrates anything, for commands that only look.
-func (e *Env) openStore(ctx context.Context, readOnly bool) (*store.DB, home.Dir, error) {
+// openStore opens $ASTRID_HOME/state.db read-only: it never creates or
+// migrates anything. The CLI only looks; every change goes through the
+// daemon, which audits it.
+func (e *Env) openStore(ctx context.Context) (*store.DB, home.Dir, error) {
 	h, err := e.home()
 	if err != nil {
 		return nil, "", err
 	}
-	if !readOnly {
-		if err := h.Ensure(); err != nil {
-			return nil, "", err
-		}
-	}
-	db, err := store.Open(ctx, h.StateDB(), store.Options{ReadOnly: readOnly})
+	db, err := store.Open(ctx, h.StateDB(), store.Options{ReadOnly: true})
 	if err != nil {
 		return nil, "", err
 	}
@@ -68,7 +64,7 @@ func (e *Env) readStore(ctx context.Context, f func(*store.DB) error) (ok bool, 
 	if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	db, _, err := e.openStore(ctx, true)
+	db, _, err := e.openStore(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -49,9 +49,6 @@ type Store interface {
 	ListSessions(ctx context.Context, workspace string) ([]*Record, error)
 	// DeleteSession removes a session; ErrNoSession if there was none.
 	DeleteSession(ctx context.Context, id string) error
-	// DeleteSessionsBefore removes sessions last updated before t and
-	// returns how many.
-	DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error)
 }
 
 // Info describes the record for the API, as saved: Active and Busy are

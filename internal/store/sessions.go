@@ -112,13 +112,3 @@ func (s Sessions) DeleteSession(ctx context.Context, id string) error {
 	}
 	return nil
 }
-
-// DeleteSessionsBefore implements session.Store.
-func (s Sessions) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
-	res, err := s.DB.ExecContext(ctx, `DELETE FROM sessions WHERE updated_at < ?`, t.UnixNano())
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
-}
