@@ -3,6 +3,8 @@ package llm
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,43 @@ type Config struct {
 	// Logger receives warnings (fallback pricing, dropped content); nil
 	// means slog.Default().
 	Logger *slog.Logger
+}
+
+// Setup completes c for a provider's constructor and checks what every
+// provider needs. name is the provider's own name (used when c.Name is
+// empty), baseURL its endpoint (when c.BaseURL is empty), keyHint where
+// the user sets its key ("ANTHROPIC_API_KEY or model.api_key"). The base
+// URL loses its trailing slashes and must be http or https with a host; a
+// model is required, and so is an API key unless the base URL is on
+// loopback. HTTPClient and Logger get their defaults, and a model without
+// a known price is warned about.
+func (c Config) Setup(name, baseURL, keyHint string) (Config, error) {
+	if c.Name == "" {
+		c.Name = name
+	}
+	if c.Model == "" {
+		return c, &Error{Provider: c.Name, Kind: KindBadRequest, Message: "no model configured (model.model or ASTRID_MODEL)"}
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = baseURL
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, &Error{Provider: c.Name, Kind: KindBadRequest, Message: "invalid base URL " + c.BaseURL}
+	}
+	if c.APIKey == "" && !IsLoopbackURL(c.BaseURL) {
+		return c, &Error{Provider: c.Name, Kind: KindAuth, Message: "no API key: set " + keyHint + " (only servers on 127.0.0.1 need none)", Err: ErrNoAPIKey}
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = NewHTTPClient()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Pricing.Source == "fallback" {
+		c.Logger.Warn("llm: no price known for model; budgeting at the fallback price", "provider", c.Name, "model", c.Model)
+	}
+	return c, nil
 }
 
 // DefaultMaxTokens is the reply cap when neither the request nor the

@@ -51,26 +51,12 @@ var _ llm.Provider = (*Provider)(nil)
 // trimmed (the SDK adds /v1 itself). An API key is required unless the base
 // URL is on this machine (a local proxy).
 func New(cfg llm.Config) (*Provider, error) {
-	if cfg.Name == "" {
-		cfg.Name = "anthropic"
+	cfg, err := cfg.Setup("anthropic", DefaultBaseURL, "ANTHROPIC_API_KEY or model.api_key")
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Model == "" {
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindBadRequest, Message: "no model configured (model.model or ASTRID_MODEL)"}
-	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-	}
-	cfg.BaseURL = strings.TrimSuffix(strings.TrimSuffix(cfg.BaseURL, "/"), "/v1")
-	if cfg.APIKey == "" && !llm.IsLoopbackURL(cfg.BaseURL) {
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindAuth, Message: "no API key: set ANTHROPIC_API_KEY or model.api_key", Err: llm.ErrNoAPIKey}
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = llm.NewHTTPClient()
-	}
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/v1")
 	p := &Provider{cfg: cfg, log: cfg.Logger}
-	if p.log == nil {
-		p.log = slog.Default()
-	}
 	opts := []option.RequestOption{
 		option.WithBaseURL(cfg.BaseURL),
 		option.WithHTTPClient(cfg.HTTPClient),
@@ -81,9 +67,6 @@ func New(cfg llm.Config) (*Provider, error) {
 		opts = append(opts, option.WithAPIKey(cfg.APIKey))
 	}
 	p.msgs = sdk.NewMessageService(opts...)
-	if cfg.Pricing.Source == "fallback" {
-		p.log.Warn("llm: no price known for model; budgeting at the fallback price", "provider", cfg.Name, "model", cfg.Model)
-	}
 	return p, nil
 }
 

@@ -63,39 +63,17 @@ var _ llm.Provider = (*Provider)(nil)
 // Z.AI, anything else (default "openai") for a generic OpenAI-compatible
 // server. An API key is required unless the base URL is on this machine.
 func New(cfg llm.Config) (*Provider, error) {
-	if cfg.Name == "" {
-		cfg.Name = "openai"
+	zai := cfg.Name == "zai"
+	base, keyHint := DefaultBaseURL, "OPENAI_API_KEY or model.api_key"
+	if zai {
+		base, keyHint = DefaultZAIBaseURL, "ZAI_API_KEY or model.api_key"
 	}
-	p := &Provider{zai: cfg.Name == "zai", log: cfg.Logger}
-	if p.log == nil {
-		p.log = slog.Default()
+	cfg, err := cfg.Setup("openai", base, keyHint)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Model == "" {
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindBadRequest, Message: "no model configured (model.model or ASTRID_MODEL)"}
-	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
-		if p.zai {
-			cfg.BaseURL = DefaultZAIBaseURL
-		}
-	}
-	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindBadRequest, Message: "invalid base URL " + cfg.BaseURL}
-	}
-	p.real = u.Host == "api.openai.com"
-	if cfg.APIKey == "" && !llm.IsLoopbackURL(cfg.BaseURL) {
-		env := "OPENAI_API_KEY"
-		if p.zai {
-			env = "ZAI_API_KEY"
-		}
-		return nil, &llm.Error{Provider: cfg.Name, Kind: llm.KindAuth, Message: "no API key: set " + env + " or model.api_key (only servers on 127.0.0.1 need none)", Err: llm.ErrNoAPIKey}
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = llm.NewHTTPClient()
-	}
-	p.cfg = cfg
+	u, _ := url.Parse(cfg.BaseURL) // checked by Setup
+	p := &Provider{cfg: cfg, zai: zai, real: u.Host == "api.openai.com", log: cfg.Logger}
 	opts := []option.RequestOption{
 		option.WithBaseURL(cfg.BaseURL),
 		option.WithHTTPClient(cfg.HTTPClient),
@@ -109,9 +87,6 @@ func New(cfg llm.Config) (*Provider, error) {
 	// OPENAI_API_KEY and friends from the environment and could send an
 	// OpenAI key to another server.
 	p.chat = sdk.NewChatCompletionService(opts...)
-	if cfg.Pricing.Source == "fallback" {
-		p.log.Warn("llm: no price known for model; budgeting at the fallback price", "provider", cfg.Name, "model", cfg.Model)
-	}
 	return p, nil
 }
 

@@ -130,6 +130,10 @@ func TestConfigErrors(t *testing.T) {
 		{config.Model{Model: "x"}, "no model provider configured", false},
 		{config.Model{Provider: "openai", APIKey: "k"}, "no model configured", false},
 		{config.Model{Provider: "openai", Model: "m", APIKey: "k", APIURL: "ftp://example.com"}, "invalid base URL", false},
+		{config.Model{Provider: "anthropic", APIKey: "k"}, "no model configured", false},
+		{config.Model{Provider: "anthropic", Model: "m", APIKey: "k", APIURL: "ftp://example.com"}, "invalid base URL", false},
+		{config.Model{Provider: "anthropic", Model: "m", APIKey: "k", APIURL: "https:///v1"}, "invalid base URL", false},
+		{config.Model{Provider: "anthropic", Model: "m", APIURL: "https://llm.example.com"}, "ANTHROPIC_API_KEY", true},
 	} {
 		_, err := New(tc.model, retry)
 		if err == nil || !strings.Contains(err.Error(), tc.msg) || errors.Is(err, llm.ErrNoAPIKey) != tc.noKey {
