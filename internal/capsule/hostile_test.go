@@ -89,7 +89,7 @@ func TestHostile(t *testing.T) {
 	e.install(hostileDir(e, "hostile", u.Host), capsulepkg.InstallOptions{})
 	e.serving()
 
-	t.Run("infinite loop is killed at the deadline", func(t *testing.T) {
+	e.sub("infinite loop is killed at the deadline", func(t *testing.T) {
 		seq := e.lastSeq()
 		start := time.Now()
 		got := e.fail("spin", map[string]any{})
@@ -105,7 +105,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("1 GiB allocation is trapped at the memory cap", func(t *testing.T) {
+	e.sub("1 GiB allocation is trapped at the memory cap", func(t *testing.T) {
 		seq := e.lastSeq()
 		if got := e.ok("alloc", map[string]int{"n": 8}); got != "allocated 8388608" {
 			t.Fatalf("8 MiB under a 32 MiB cap: %q", got)
@@ -125,7 +125,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("write outside the granted roots", func(t *testing.T) {
+	e.sub("write outside the granted roots", func(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(e.ws, "scratch"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("read ASTRID_HOME keys", func(t *testing.T) {
+	e.sub("read ASTRID_HOME keys", func(t *testing.T) {
 		// The capsule declared fs_read = ["/"] and the user granted it;
 		// policy still protects $ASTRID_HOME.
 		keyFile := filepath.Join(e.home, "keys", keys.Runtime+".key")
@@ -171,7 +171,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("http to an undeclared host and to loopback", func(t *testing.T) {
+	e.sub("http to an undeclared host and to loopback", func(t *testing.T) {
 		seq := e.lastSeq()
 		got := e.fail("http", map[string]string{"url": "http://example.com/"})
 		if !strings.Contains(got, "capsule_grant") || !strings.Contains(got, "not declared in capabilities.net") {
@@ -196,7 +196,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("ipc flood", func(t *testing.T) {
+	e.sub("ipc flood", func(t *testing.T) {
 		seq := e.lastSeq()
 		got := e.fail("flood", map[string]int{"n": 10_000})
 		if !strings.Contains(got, "was stopped") || !strings.Contains(got, "more than 64 ipc messages") {
@@ -219,7 +219,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("huge kv value", func(t *testing.T) {
+	e.sub("huge kv value", func(t *testing.T) {
 		seq := e.lastSeq()
 		got := e.fail("bigkv", map[string]int{"n": 2 << 20})
 		if !strings.Contains(got, "capsule_limit") || !strings.Contains(got, "more than 1048576") {
@@ -237,7 +237,7 @@ func TestHostile(t *testing.T) {
 		e.serving()
 	})
 
-	t.Run("undeclared capabilities", func(t *testing.T) {
+	e.sub("undeclared capabilities", func(t *testing.T) {
 		seq := e.lastSeq()
 		got := e.ok("undeclared", map[string]any{})
 		if n := strings.Count(got, "capsule_grant"); n != 3 {
@@ -256,7 +256,7 @@ func TestHostile(t *testing.T) {
 		}
 	})
 
-	t.Run("panics, errors and large results", func(t *testing.T) {
+	e.sub("panics, errors and large results", func(t *testing.T) {
 		if got := e.fail("panic", map[string]any{}); !strings.Contains(got, "trapped") {
 			t.Errorf("panic: %q", got)
 		}
@@ -272,7 +272,7 @@ func TestHostile(t *testing.T) {
 		}
 	})
 
-	t.Run("tampered wasm", func(t *testing.T) {
+	e.sub("tampered wasm", func(t *testing.T) {
 		wasm := filepath.Join(e.home, "capsules", "hostile", "hostile.wasm")
 		b, err := os.ReadFile(wasm)
 		if err != nil {

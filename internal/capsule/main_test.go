@@ -132,6 +132,18 @@ type env struct {
 	asked []approval.Request
 }
 
+// sub runs f as subtest name of e's test, with e's helpers reporting to
+// the subtest (a helper's Fatal must stop the subtest's goroutine, not
+// fail its parent from it). Subtests run one at a time.
+func (e *env) sub(name string, f func(t *testing.T)) {
+	parent := e.t
+	parent.(*testing.T).Run(name, func(t *testing.T) {
+		e.t = t
+		defer func() { e.t = parent }()
+		f(t)
+	})
+}
+
 // newManager returns a Manager over e's state (closed at the end of the
 // test), as a daemon (re)started over the same $ASTRID_HOME would have.
 func (e *env) newManager() *Manager {

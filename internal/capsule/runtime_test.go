@@ -103,7 +103,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 	hostile := e.install(hostileDir(e, "hostile", "example.com"), capsulepkg.InstallOptions{})
 	friend := e.install(e.capsuleDir("friend", strings.ReplaceAll(friendManifest, "{{net}}", u.Host), hostileWasm), capsulepkg.InstallOptions{})
 
-	t.Run("fs", func(t *testing.T) {
+	e.sub("fs", func(t *testing.T) {
 		got, err := e.callTool(friend, "fs_tour", map[string]string{"path": "scratch"})
 		if err != nil || got != "f.txt 5 1 false" {
 			t.Fatalf("fs_tour = %q, %v", got, err)
@@ -113,7 +113,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		}
 	})
 
-	t.Run("http", func(t *testing.T) {
+	e.sub("http", func(t *testing.T) {
 		got, err := e.callTool(friend, "http", map[string]string{"url": srv.URL + "/x"})
 		if err != nil || got != "200 hello /x" || hits != 1 {
 			t.Errorf("http = %q, %v (hits %d)", got, err, hits)
@@ -124,7 +124,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		}
 	})
 
-	t.Run("ipc between capsules", func(t *testing.T) {
+	e.sub("ipc between capsules", func(t *testing.T) {
 		if _, err := e.callTool(friend, "listen", map[string]string{"topic": "hostile/events"}); err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		}
 	})
 
-	t.Run("uplink and elicit", func(t *testing.T) {
+	e.sub("uplink and elicit", func(t *testing.T) {
 		if got, err := e.callTool(friend, "tell", map[string]any{}); err != nil || got != "told" {
 			t.Fatalf("tell = %q, %v", got, err)
 		}
@@ -169,7 +169,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		}
 	})
 
-	t.Run("cron scheduled at run time", func(t *testing.T) {
+	e.sub("cron scheduled at run time", func(t *testing.T) {
 		if _, err := e.callTool(friend, "sched", map[string]any{}); err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +191,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		}
 	})
 
-	t.Run("hooks", func(t *testing.T) {
+	e.sub("hooks", func(t *testing.T) {
 		v, err := e.m.Hook(ctx, e.sess, sdk.HookEvent{Event: "BeforeToolCall", Session: "s1", Tool: "bash", Args: []byte(`{"command":"forbidden"}`)})
 		if err != nil || !v.Block || v.Reason != "capsule friend: no forbidden words" {
 			t.Errorf("block: %+v %v", v, err)
@@ -215,7 +215,7 @@ func TestRuntimeHostFunctions(t *testing.T) {
 		}
 	})
 
-	t.Run("static", func(t *testing.T) {
+	e.sub("static", func(t *testing.T) {
 		// friend's context file is its 3 MB module: too large to inject.
 		items, err := e.m.Static()
 		if err == nil || !strings.Contains(err.Error(), "larger than 65536 bytes") || len(items) != 1 {
@@ -255,7 +255,7 @@ prompt = "Summarise yesterday."
 		}
 	})
 
-	t.Run("widened manifest is not loaded", func(t *testing.T) {
+	e.sub("widened manifest is not loaded", func(t *testing.T) {
 		man := filepath.Join(e.home, "capsules", "friend", capsulepkg.ManifestFile)
 		b, _ := os.ReadFile(man)
 		wider := strings.Replace(string(b), "kv = true", "kv = true\nfs_read = [\"/\"]", 1)
@@ -269,7 +269,7 @@ prompt = "Summarise yesterday."
 		}
 	})
 
-	t.Run("remove", func(t *testing.T) {
+	e.sub("remove", func(t *testing.T) {
 		g, err := e.m.Store().ReadGrant("friend")
 		if err != nil {
 			t.Fatal(err)
