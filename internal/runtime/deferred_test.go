@@ -146,6 +146,17 @@ func (w *dworld) read(rel string) string {
 	return string(b)
 }
 
+// safeTurn creates a safe-mode session in w's workspace and runs a turn
+// of text in it; it returns the session's id and the turn's stop reason.
+func (w *dworld) safeTurn(c *client.Client, ev *eventLog, text string) (session, stop string) {
+	w.t.Helper()
+	info, err := c.CreateSession(context.Background(), api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return info.ID, turnVia(w.t, c, ev, info.ID, text)
+}
+
 // turn sends input and waits for its turn to complete.
 func turnVia(t *testing.T, c *client.Client, ev *eventLog, session, text string) string {
 	t.Helper()
@@ -192,11 +203,8 @@ func TestDeferredCallsRunWhenApproved(t *testing.T) {
 	w := newDWorld(t, deferConfig)
 	c, ev := w.start(script)
 	ctx := context.Background()
-	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stop := turnVia(t, c, ev, info.ID, "run both"); stop != "end_turn" {
+	sid, stop := w.safeTurn(c, ev, "run both")
+	if stop != "end_turn" {
 		t.Fatalf("stop %q: %v", stop, ev.of(api.EventError))
 	}
 	ds := pending(t, c, 2)
@@ -249,20 +257,22 @@ func TestDeferredCallsRunWhenApproved(t *testing.T) {
 	if w.read("denied.txt") != "" {
 		t.Error("a denied command ran")
 	}
-	got := deferredResults(ev)
+	// The events travel apart from the answers: wait for both.
+	var got map[string]api.DeferredResult
+	waitFor(t, func() bool { got = deferredResults(ev); return len(got) == 2 })
 	if got[run.ID].Status != api.DeferredRan || got[deny.ID].Status != api.DeferredDenied || !strings.Contains(got[deny.ID].Output, "not now") {
 		t.Errorf("deferred_result events: %+v", got)
 	}
 
 	// The model learns both before its next turn (the script checks it
 	// read "and ran"); the denial is there too.
-	if stop := turnVia(t, c, ev, info.ID, "what happened?"); stop != "end_turn" {
+	if stop := turnVia(t, c, ev, sid, "what happened?"); stop != "end_turn" {
 		t.Fatalf("next turn: %q: %v", stop, ev.of(api.EventError))
 	}
 	w.shutdown()
 	cs := w.openCore()
 	defer cs.Close()
-	rec, err := cs.DB.Sessions().LoadSession(ctx, info.ID)
+	rec, err := cs.DB.Sessions().LoadSession(ctx, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,11 +304,7 @@ func TestDeferredCallRefusedWhenPolicyTightened(t *testing.T) {
 	w := newDWorld(t, deferConfig)
 	c, ev := w.start(script)
 	ctx := context.Background()
-	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turnVia(t, c, ev, info.ID, "write it")
+	sid, _ := w.safeTurn(c, ev, "write it")
 	d := pending(t, c, 1)[0]
 	cfg := "[security.policy]\ndenied_paths = [\"" + w.ws + "/secret/**\"]\n"
 	if err := os.WriteFile(filepath.Join(w.home, "config.toml"), []byte(deferConfig+cfg), 0o600); err != nil {
@@ -320,7 +326,7 @@ func TestDeferredCallRefusedWhenPolicyTightened(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.ws, "secret", "key.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the write ran although policy now denies it")
 	}
-	entries, err := c.SessionAudit(ctx, api.SessionAuditParams{Session: info.ID})
+	entries, err := c.SessionAudit(ctx, api.SessionAuditParams{Session: sid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,11 +354,7 @@ func TestDeferredCallRejudgedByHooks(t *testing.T) {
 	w := newDWorld(t, deferConfig)
 	c, ev := w.start(script)
 	ctx := context.Background()
-	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turnVia(t, c, ev, info.ID, "write them")
+	sid, _ := w.safeTurn(c, ev, "write them")
 	byFile := map[string]api.DeferredApproval{}
 	for _, d := range pending(t, c, 3) {
 		byFile[filepath.Base(d.Request.Resource)] = d
@@ -396,7 +398,7 @@ func TestDeferredCallRejudgedByHooks(t *testing.T) {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
 	}
-	entries, err := c.SessionAudit(ctx, api.SessionAuditParams{Session: info.ID})
+	entries, err := c.SessionAudit(ctx, api.SessionAuditParams{Session: sid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,13 +426,9 @@ func TestApprovedWhileATurnRuns(t *testing.T) {
 	w := newDWorld(t, "[security]\napproval_timeout_secs = 3\n")
 	c, ev := w.start(script)
 	ctx := context.Background()
-	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turnVia(t, c, ev, info.ID, "first")
+	sid, _ := w.safeTurn(c, ev, "first")
 	first := pending(t, c, 1)[0]
-	turn, err := c.SendInput(ctx, info.ID, "second")
+	turn, err := c.SendInput(ctx, sid, "second")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +459,7 @@ func TestApprovedWhileATurnRuns(t *testing.T) {
 	if r := deferredResults(ev)[first.ID]; r.Status != api.DeferredRan {
 		t.Errorf("deferred_result %+v", r)
 	}
-	if stop := turnVia(t, c, ev, info.ID, "third"); stop != "end_turn" {
+	if stop := turnVia(t, c, ev, sid, "third"); stop != "end_turn" {
 		t.Fatalf("third turn: %q: %v", stop, ev.of(api.EventError))
 	}
 }
@@ -476,11 +474,7 @@ func TestApprovedCallRunsAtStart(t *testing.T) {
 	w := newDWorld(t, deferConfig)
 	c, ev := w.start(script)
 	ctx := context.Background()
-	info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: w.ws, Mode: "safe"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turnVia(t, c, ev, info.ID, "go")
+	sid, _ := w.safeTurn(c, ev, "go")
 	d := pending(t, c, 1)[0]
 	w.shutdown()
 
@@ -491,8 +485,8 @@ func TestApprovedCallRunsAtStart(t *testing.T) {
 	}
 	// A capsule's host call in the same session, approved too.
 	host := security.Action{Kind: security.Capsule, Resource: "capsule://notes/fs.write", Args: []byte(`{}`),
-		Session: security.Session{ID: info.ID, Principal: "local:tester", Workspace: w.ws, Mode: security.Safe}}
-	_, err = cs.Interceptor.Intercept(ctx, host)
+		Session: security.Session{ID: sid, Principal: "local:tester", Workspace: w.ws, Mode: security.Safe}}
+	_, err := cs.Interceptor.Intercept(ctx, host)
 	var de *security.DeferredError
 	if !errors.As(err, &de) {
 		t.Fatalf("host call: %v", err)
@@ -537,7 +531,7 @@ func TestApprovedCallRunsAtStart(t *testing.T) {
 	// The note was saved with the session.
 	cs = w.openCore()
 	defer cs.Close()
-	rec, err := cs.DB.Sessions().LoadSession(ctx, info.ID)
+	rec, err := cs.DB.Sessions().LoadSession(ctx, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
