@@ -15,8 +15,9 @@ import (
 type formField struct {
 	frontend.Field
 
-	text string // the value of string, number and integer fields
-	on   bool   // the value of boolean fields
+	text  string   // the value of string, number and integer fields
+	on    bool     // the value of boolean fields
+	picks []string // the value of array fields: the chosen values
 }
 
 // parseSchema decodes a form's schema, each field starting at its default.
@@ -35,6 +36,8 @@ func parseSchema(raw json.RawMessage) ([]*formField, error) {
 			ff.text = strconv.FormatFloat(d, 'f', -1, 64)
 		case bool:
 			ff.on = d
+		case []string:
+			ff.picks = append([]string(nil), d...)
 		}
 		fields[i] = ff
 	}
@@ -55,9 +58,12 @@ func formContent(fields []*formField) (json.RawMessage, error) {
 	values := map[string]any{}
 	for i, f := range fields {
 		fs[i] = f.Field
-		if f.Type == "boolean" {
+		switch f.Type {
+		case "boolean":
 			values[f.Name] = f.on
-		} else {
+		case "array":
+			values[f.Name] = f.picks
+		default:
 			values[f.Name] = f.text
 		}
 	}
@@ -72,6 +78,24 @@ func newForm(fields []*formField, width int) *huh.Form {
 		switch {
 		case f.Type == "boolean":
 			hf = append(hf, huh.NewConfirm().Key(f.Name).Title(f.Title).Description(f.Description).Value(&f.on))
+		case f.Type == "array":
+			opts := make([]huh.Option[string], 0, len(f.Choices))
+			for _, c := range f.Choices {
+				opts = append(opts, huh.NewOption(c.Label, c.Value))
+			}
+			ms := huh.NewMultiSelect[string]().Key(f.Name).Title(f.Title).Description(f.Description).Value(&f.picks).Options(opts...).
+				Validate(func(picks []string) error { _, err := f.Value(picks); return err })
+			if f.MaxItems > 0 {
+				ms = ms.Limit(f.MaxItems)
+			}
+			// NOTE: huh counts the title and description in the height and
+			// otherwise cuts the list short by their lines.
+			h := min(len(opts), 10) + 1
+			if f.Description != "" {
+				h++
+			}
+			ms = ms.Height(h)
+			hf = append(hf, ms)
 		case len(f.Choices) > 0:
 			opts := make([]huh.Option[string], 0, len(f.Choices)+1)
 			if !f.Required {

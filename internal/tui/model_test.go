@@ -369,6 +369,37 @@ func TestElicitationForm(t *testing.T) {
 	}
 }
 
+// TestElicitationFormChoices: titled choices show their titles and send
+// their values; a multi-select starts at its default and sends the
+// values picked.
+func TestElicitationFormChoices(t *testing.T) {
+	h := newHarness(t, &fakeClient{})
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 40})
+	schema := `{"type":"object","properties":{
+		"hero":{"type":"string","title":"Hero","oneOf":[{"const":"hero-1","title":"Superman"},{"const":"hero-2","title":"Green Lantern"}]},
+		"fish":{"type":"array","title":"Fish","maxItems":2,"items":{"anyOf":[{"const":"fish-1","title":"Tuna"},{"const":"fish-2","title":"Salmon"},{"const":"fish-3","title":"Trout"}]},"default":["fish-1"]}},
+		"required":["hero"]}`
+	h.event(ev(t, api.EventElicitationNeeded, api.ElicitationNeeded{Request: "e1", Server: "everything", Mode: "form",
+		Message: "Choose", Schema: rawJSON(schema)}))
+	h.mustShow("everything asks for input", "Superman", "Green Lantern")
+	h.mustNotShow("hero-1")
+	h.clock = h.clock.Add(time.Second)
+	h.key("down") // Green Lantern
+	h.key("enter")
+	h.mustShow("Tuna", "Salmon", "Trout")
+	h.key("down") // Salmon
+	h.key("x")    // picked, with Tuna from the default
+	h.key("enter")
+	h.until("elicitationResponse", func() bool { return len(h.fc.Elicits()) == 1 })
+	got := h.fc.Elicits()[0]
+	if got.Action != api.ElicitAccept {
+		t.Fatalf("action = %q", got.Action)
+	}
+	if string(got.Content) != `{"fish":["fish-1","fish-2"],"hero":"hero-2"}` {
+		t.Errorf("content %s", got.Content)
+	}
+}
+
 func TestElicitationFormEscCancels(t *testing.T) {
 	h := newHarness(t, &fakeClient{})
 	h.event(ev(t, api.EventElicitationNeeded, api.ElicitationNeeded{Request: "e1", Server: "s", Mode: "form",
