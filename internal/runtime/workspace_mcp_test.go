@@ -11,6 +11,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/daemon"
+	"github.com/astrid-runtime/astrid/internal/mcp/mcptest"
 )
 
 // TestWorkspaceServerAlwaysAsks: an MCP server a workspace's own
@@ -20,10 +21,8 @@ import (
 // does nothing. The same server configured by the user runs its calls
 // without asking in that mode.
 func TestWorkspaceServerAlwaysAsks(t *testing.T) {
-	node, mods := os.Getenv("ASTRID_TEST_NODE"), os.Getenv("ASTRID_TEST_NODE_MODULES")
-	if node == "" || mods == "" {
-		t.Skip("ASTRID_TEST_NODE and ASTRID_TEST_NODE_MODULES are not set")
-	}
+	ne := mcptest.Find(t, "server-memory")
+	node := ne.Node
 	create := func(id, name string) string {
 		return call(id, "mcp__mem__create_entities", map[string]any{"entities": []map[string]any{{"name": name, "entityType": "person", "observations": []string{"x"}}}})
 	}
@@ -35,7 +34,7 @@ func TestWorkspaceServerAlwaysAsks(t *testing.T) {
 	}, "\n")
 	w := newWorld(t, script, "[workspace]\nmode = \"autonomous\"\n")
 	memFile := filepath.Join(w.ws, "memory.jsonl")
-	index := filepath.Join(mods, "@modelcontextprotocol", "server-memory", "dist", "index.js")
+	index := ne.Script("server-memory")
 	w.write(".astrid/config.toml", "[servers.mem]\ntransport = \"stdio\"\ncommand = \""+node+"\"\nargs = [\""+index+"\"]\ncwd = \""+w.ws+"\"\nenv = { MEMORY_FILE_PATH = \""+memFile+"\" }\n")
 	b := backendWorld(t, w)
 	ctx := context.Background()
