@@ -243,10 +243,8 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 					survey = &user.forms[i]
 				}
 			}
-			if sampling == nil || sampling.Server != "everything" || len(sampling.Fields) != 2 ||
-				!slices.ContainsFunc(sampling.Fields, func(f frontend.Field) bool {
-					return f.Name == "prompt" && f.Default == "Resource trigger-sampling-request context: say hi"
-				}) {
+			if sampling == nil || sampling.Server != "everything" || len(sampling.Fields) != 2 || sampling.Fields[0].Name != "prompt" ||
+				sampling.Fields[0].Default != "Resource trigger-sampling-request context: say hi" || sampling.Fields[1].Default != float64(20) {
 				t.Errorf("sampling form: %+v", sampling)
 			}
 			if survey == nil || len(survey.Fields) != 13 {

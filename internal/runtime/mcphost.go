@@ -117,14 +117,10 @@ func (a *samplingAsker) Ask(ctx context.Context, q approval.Request) (approval.A
 		return approval.Answer{Decision: approval.Deny, Reason: "the request has no user message to answer", By: "astrid"}, nil
 	}
 	prompt := a.req.Messages[i].Parts[0].Text
-	schema, _ := json.Marshal(map[string]any{
-		"type": "object",
-		"properties": map[string]any{
-			"prompt":     map[string]any{"type": "string", "title": "Prompt for the model (you may edit it)", "default": prompt},
-			"max_tokens": map[string]any{"type": "integer", "title": "At most this many tokens", "minimum": 1, "maximum": a.maxTokens, "default": a.maxTokens},
-		},
-		"required": []string{"prompt", "max_tokens"},
-	})
+	// The prompt first: a form shows the properties in their order.
+	promptProp, _ := json.Marshal(map[string]any{"type": "string", "title": "Prompt for the model (you may edit it)", "default": prompt})
+	tokensProp, _ := json.Marshal(map[string]any{"type": "integer", "title": "At most this many tokens", "minimum": 1, "maximum": a.maxTokens, "default": a.maxTokens})
+	schema := fmt.Appendf(nil, `{"type":"object","properties":{"prompt":%s,"max_tokens":%s},"required":["prompt","max_tokens"]}`, promptProp, tokensProp)
 	msg := fmt.Sprintf("MCP server %s asks the model to answer a prompt, up to %d tokens, charged to this session's budget. Accept to send it as shown or as you edit it; decline to refuse.", a.server, a.maxTokens)
 	if i > 0 {
 		msg += fmt.Sprintf(" (%d earlier messages of the server's conversation go with it.)", i)
