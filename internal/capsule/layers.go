@@ -17,7 +17,9 @@ import (
 // capsules do not load.
 type WorkspaceToolSink interface {
 	ToolSink
-	RegisterIn(workspace string, t tools.Tool) error
+	// ReplaceIn is Replace, with new offered to the sessions of
+	// workspace only.
+	ReplaceIn(workspace string, old []string, new []tools.Tool) error
 }
 
 // WorkspaceTrust says whether the user trusted a workspace's own

@@ -103,9 +103,11 @@ type scopedSink struct {
 	scoped map[string]string
 }
 
-func (s *scopedSink) RegisterIn(ws string, t tools.Tool) error {
-	s.scoped[t.Spec().Name] = ws
-	return s.Register(t)
+func (s *scopedSink) ReplaceIn(ws string, old []string, new []tools.Tool) error {
+	for _, t := range new {
+		s.scoped[t.Spec().Name] = ws
+	}
+	return s.Replace(old, new)
 }
 
 func TestWorkspaceCapsules(t *testing.T) {

@@ -23,8 +23,10 @@ import (
 // ToolSink is where a Manager registers the tools of the capsules it
 // loads and removes them at unload; *tools.Registry implements it.
 type ToolSink interface {
-	Register(t tools.Tool) error
 	Unregister(name string) bool
+	// Replace withdraws the tools named old and offers new in one step
+	// (tools.Registry.Replace).
+	Replace(old []string, new []tools.Tool) error
 }
 
 // Uplink delivers a capsule's message to the user of a session through
@@ -510,14 +512,20 @@ func (m *Manager) stamp(id string) string {
 // register offers a capsule's tool: to every session, or for a
 // workspace capsule to its workspace's sessions only.
 func (m *Manager) register(c *Capsule, t tools.Tool) error {
+	return m.replace(c, nil, []tools.Tool{t})
+}
+
+// replace withdraws the tools named old and offers new, in one step, where
+// c's tools go: every session, or the sessions of c's workspace only.
+func (m *Manager) replace(c *Capsule, old []string, new []tools.Tool) error {
 	if c.workspace == "" {
-		return m.o.Tools.Register(t)
+		return m.o.Tools.Replace(old, new)
 	}
 	ws, ok := m.o.Tools.(WorkspaceToolSink)
 	if !ok {
 		return errors.New("this runtime cannot scope tools to a workspace")
 	}
-	return ws.RegisterIn(c.workspace, t)
+	return ws.ReplaceIn(c.workspace, old, new)
 }
 
 // List describes the loaded capsules and those whose last load failed,

@@ -129,13 +129,13 @@ func (c *Capsule) swapServerTools(old, new []tools.Tool) {
 	if m.o.Tools == nil {
 		return
 	}
-	for _, t := range old {
-		m.o.Tools.Unregister(t.Spec().Name)
+	names := make([]string, len(old))
+	for i, t := range old {
+		names[i] = t.Spec().Name
 	}
-	for _, t := range new {
-		if err := m.register(c, t); err != nil {
-			m.log.Warn("capsule MCP tool not registered", "capsule", c.id, "tool", t.Spec().Name, "err", err)
-		}
+	// One step: a call never finds a tool missing that both lists hold.
+	if err := m.replace(c, names, new); err != nil {
+		m.log.Warn("capsule MCP tools not registered", "capsule", c.id, "err", err)
 	}
 }
 

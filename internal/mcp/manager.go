@@ -445,14 +445,15 @@ func (m *Manager) swapTools(workspace string, old, new []*Tool) {
 		}
 	}
 	m.mu.Unlock()
+	names := make([]string, len(old))
+	for i, t := range old {
+		names[i] = t.name
+	}
 	for _, reg := range regs {
-		for _, t := range old {
-			reg.Unregister(t.name)
-		}
-		for _, t := range new {
-			if err := reg.Register(t); err != nil {
-				m.log.Warn("mcp tool not registered", "tool", t.name, "err", err)
-			}
+		// One step: a call never finds a tool missing that both lists
+		// hold (tools/list_changed arrives while calls run).
+		if err := reg.Replace(names, asTools(new)); err != nil {
+			m.log.Warn("mcp tools not registered", "err", err)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package runtime
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/astrid-runtime/astrid/internal/tools"
@@ -22,57 +25,82 @@ type sharedTools struct {
 	scope map[string]string // guarded by mu
 }
 
-// RegisterIn implements capsule.WorkspaceToolSink: the tool is offered to
-// the sessions of workspace only.
-func (s *sharedTools) RegisterIn(workspace string, t tools.Tool) error {
-	return s.register(workspace, t)
+// ReplaceIn implements capsule.WorkspaceToolSink: Replace, with new
+// offered to the sessions of workspace only.
+func (s *sharedTools) ReplaceIn(workspace string, old []string, new []tools.Tool) error {
+	return s.replace(workspace, old, new)
 }
 
-// Register implements capsule.ToolSink.
-func (s *sharedTools) Register(t tools.Tool) error { return s.register("", t) }
-
-func (s *sharedTools) register(workspace string, t tools.Tool) error {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	name := t.Spec().Name
-	if _, dup := s.tools[name]; dup {
-		return nil
-	}
-	for ws, reg := range s.r.regs {
-		if workspace != "" && ws != workspace {
-			continue
-		}
-		if err := reg.Register(t); err != nil {
-			return err
-		}
-	}
-	s.tools[name] = t
-	if workspace != "" {
-		if s.scope == nil {
-			s.scope = map[string]string{}
-		}
-		s.scope[name] = workspace
-	}
-	return nil
-}
+// Replace implements capsule.ToolSink.
+func (s *sharedTools) Replace(old []string, new []tools.Tool) error { return s.replace("", old, new) }
 
 // Unregister implements capsule.ToolSink.
 func (s *sharedTools) Unregister(name string) bool {
+	s.mu.Lock()
+	_, ok := s.tools[name]
+	s.mu.Unlock()
+	return ok && s.replace("", []string{name}, nil) == nil
+}
+
+// replace withdraws the tools named old that this sink holds and offers
+// new (to workspace's registry only, when workspace is set), in one step
+// in each registry (tools.Registry.Replace). A tool of new already held
+// stays as it is; one whose name another tool of a registry holds is
+// refused.
+func (s *sharedTools) replace(workspace string, old []string, new []tools.Tool) error {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tools[name]; !ok {
-		return false
+	var gone []string
+	for _, name := range old {
+		if _, ok := s.tools[name]; ok {
+			gone = append(gone, name)
+		}
 	}
-	delete(s.tools, name)
-	delete(s.scope, name)
-	for _, reg := range s.r.regs {
-		reg.Unregister(name)
+	var add []tools.Tool
+	var errs []error
+	for _, t := range new {
+		name := t.Spec().Name
+		if _, held := s.tools[name]; held && !slices.Contains(gone, name) {
+			continue
+		}
+		taken := false
+		for ws, reg := range s.r.regs {
+			if (workspace == "" || ws == workspace) && reg.Has(name) && !slices.Contains(gone, name) {
+				taken = true
+			}
+		}
+		if taken {
+			errs = append(errs, fmt.Errorf("tools: %q registered twice", name))
+			continue
+		}
+		add = append(add, t)
 	}
-	return true
+	for ws, reg := range s.r.regs {
+		in := add
+		if workspace != "" && ws != workspace {
+			in = nil
+		}
+		if err := reg.Replace(gone, in); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range gone {
+		delete(s.tools, name)
+		delete(s.scope, name)
+	}
+	for _, t := range add {
+		name := t.Spec().Name
+		s.tools[name] = t
+		if workspace != "" {
+			if s.scope == nil {
+				s.scope = map[string]string{}
+			}
+			s.scope[name] = workspace
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // addTo registers the shared tools in the new registry of workspace; the

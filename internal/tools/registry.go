@@ -176,22 +176,7 @@ func New(o Options) *Registry {
 // 1 to MaxNameLen ASCII letters, digits, '_' and '-' (what model APIs
 // accept as a tool name), is an error.
 func (r *Registry) Register(t Tool) error {
-	s := t.Spec()
-	if !ValidName(s.Name) {
-		return fmt.Errorf("tools: invalid tool name %q", s.Name)
-	}
-	if !json.Valid(s.InputSchema) {
-		return fmt.Errorf("tools: %s: input schema is not valid JSON", s.Name)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.tools[s.Name]; dup {
-		return fmt.Errorf("tools: %q registered twice", s.Name)
-	}
-	r.tools[s.Name] = t
-	r.specs = append(r.specs, s)
-	sort.Slice(r.specs, func(i, j int) bool { return r.specs[i].Name < r.specs[j].Name })
-	return nil
+	return r.Replace(nil, []Tool{t})
 }
 
 // Unregister removes the tool called name and reports whether there was
@@ -205,6 +190,52 @@ func (r *Registry) Unregister(name string) bool {
 	delete(r.tools, name)
 	r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return s.Name == name })
 	return true
+}
+
+// Has reports whether a tool called name is registered.
+func (r *Registry) Has(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.tools[name]
+	return ok
+}
+
+// Replace removes the tools named old and adds the tools new in one step:
+// no lookup sees the registry in between, so a tool in both (a server's
+// refreshed list) stays offered throughout. A tool of new that Register
+// would refuse is left out, and the error says why; the others are added.
+// Calls already running keep their tool.
+func (r *Registry) Replace(old []string, new []Tool) error {
+	var errs []error
+	add := make([]Tool, 0, len(new))
+	specs := make([]Spec, 0, len(new))
+	for _, t := range new {
+		s := t.Spec()
+		switch {
+		case !ValidName(s.Name):
+			errs = append(errs, fmt.Errorf("tools: invalid tool name %q", s.Name))
+		case !json.Valid(s.InputSchema):
+			errs = append(errs, fmt.Errorf("tools: %s: input schema is not valid JSON", s.Name))
+		default:
+			add, specs = append(add, t), append(specs, s)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, name := range old {
+		delete(r.tools, name)
+	}
+	r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return slices.Contains(old, s.Name) })
+	for i, t := range add {
+		if _, dup := r.tools[specs[i].Name]; dup {
+			errs = append(errs, fmt.Errorf("tools: %q registered twice", specs[i].Name))
+			continue
+		}
+		r.tools[specs[i].Name] = t
+		r.specs = append(r.specs, specs[i])
+	}
+	sort.Slice(r.specs, func(i, j int) bool { return r.specs[i].Name < r.specs[j].Name })
+	return errors.Join(errs...)
 }
 
 // MaxNameLen bounds a tool name (Anthropic's limit; OpenAI's is 64).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -296,5 +297,74 @@ func TestRegisterUnregister(t *testing.T) {
 	}
 	if err := reg.Register(namedTool{name}); err != nil {
 		t.Fatalf("re-register after Unregister: %v", err)
+	}
+}
+
+// TestReplace: old names go, new tools come; one that cannot be
+// registered is refused by name while the rest are added.
+func TestReplace(t *testing.T) {
+	reg := New(Options{})
+	if err := reg.Replace(nil, []Tool{namedTool{"srv__a"}, namedTool{"srv__b"}}); err != nil {
+		t.Fatal(err)
+	}
+	err := reg.Replace([]string{"srv__a", "srv__b"}, []Tool{namedTool{"srv__b"}, namedTool{"srv__c"}, namedTool{"bad name"}, namedTool{"read_file"}})
+	if err == nil || !strings.Contains(err.Error(), `invalid tool name "bad name"`) || !strings.Contains(err.Error(), `"read_file" registered twice`) {
+		t.Errorf("error %v", err)
+	}
+	for name, want := range map[string]bool{"srv__a": false, "srv__b": true, "srv__c": true, "bad name": false, "read_file": true} {
+		if reg.Has(name) != want {
+			t.Errorf("Has(%q) = %v", name, !want)
+		}
+	}
+	var names []string
+	for _, s := range reg.Specs() {
+		names = append(names, s.Name)
+	}
+	if want := []string{"edit_file", "glob", "grep", "list_directory", "read_file", "srv__b", "srv__c", "write_file"}; !slices.Equal(names, want) {
+		t.Errorf("specs %v", names)
+	}
+}
+
+// TestReplaceIsOneStep: a server's tool list refreshed over and over
+// (tools/list_changed) never leaves a moment in which a tool that is in
+// every list is missing: the lookup of a call made meanwhile finds it.
+func TestReplaceIsOneStep(t *testing.T) {
+	reg := New(Options{})
+	var list []Tool
+	var names []string
+	for i := range 40 {
+		list = append(list, namedTool{fmt.Sprintf("mcp__srv__t%02d", i)})
+		names = append(names, fmt.Sprintf("mcp__srv__t%02d", i))
+	}
+	if err := reg.Replace(nil, list); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			if err := reg.Replace(names, list); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for missing := 0; ; {
+		select {
+		case <-done:
+			if missing > 0 {
+				t.Fatalf("a tool in every list was missing %d times", missing)
+			}
+			return
+		default:
+		}
+		for _, n := range []string{names[0], names[39]} {
+			if !reg.Has(n) {
+				missing++
+			}
+		}
+		if len(reg.Specs()) != 6+40 {
+			missing++
+		}
 	}
 }
