@@ -12,10 +12,12 @@
 // frontend.Run: it reads lines from its input and sends each as the user's
 // input, one turn at a time; it prints the streamed answer as it arrives,
 // tool calls as one-line notes, and for an approval prints the request and
-// reads the answer (o, s, w, a or d) from the next input line. At the end
-// of the input it waits for the running turn to finish and returns; an
-// approval still unanswered then is denied, because a missing answer is a
-// "no".
+// reads the answer (o, s, w, a or d) from the next input line. An MCP
+// server's form (and a sampling request's) is asked field by field, and a
+// URL to open is shown with its domain. At the end of the input it waits
+// for the running turn to finish and returns; an approval still
+// unanswered then is denied, because a missing answer is a "no", and an
+// unanswered form or URL is cancelled or declined.
 //
 // # Untrusted text
 //

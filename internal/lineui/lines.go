@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -38,7 +40,11 @@ type lineFrontend struct {
 	errp    *error
 }
 
-var _ frontend.Frontend = (*lineFrontend)(nil)
+var (
+	_ frontend.Frontend     = (*lineFrontend)(nil)
+	_ frontend.FormEliciter = (*lineFrontend)(nil)
+	_ frontend.URLEliciter  = (*lineFrontend)(nil)
+)
 
 // RunLines runs the chat in line mode: each line of in is one input (or a
 // slash command), and the answer is printed to out as it streams. It returns
@@ -50,8 +56,10 @@ var _ frontend.Frontend = (*lineFrontend)(nil)
 // as input only between turns; while a turn runs they wait, and an
 // approval takes the next line as its answer (o, s, w, a or d). An
 // approval the input ends before answering is denied, because a missing
-// answer is a "no". Forms and URLs are declined: line mode cannot ask for
-// them.
+// answer is a "no". An MCP server's form (and the form of a sampling
+// request) is asked field by field, a line each; a URL to open is shown
+// with its domain and a y/n question. A form or URL the input ends before
+// answering is cancelled or declined: nothing is shared.
 //
 // A goroutine reads in; it ends at the end of the input, when a read fails,
 // or at the first line read after RunLines returned. A read blocked on a
@@ -203,4 +211,144 @@ func (f *lineFrontend) Approve(ctx context.Context, req api.ApprovalNeeded) (fro
 		}
 		f.printf("answer with o, s, w, a or d\n")
 	}
+}
+
+// ask prints the question and reads lines until one is among answers (as
+// typed, case aside); ok is false at the end of the input.
+func (f *lineFrontend) ask(ctx context.Context, question string, answers ...string) (answer string, ok bool, err error) {
+	f.printf("%s\n", question)
+	for {
+		line, ok, err := f.next(ctx)
+		if err != nil || !ok {
+			return "", ok, err
+		}
+		line = strings.ToLower(strings.TrimSpace(line))
+		if slices.Contains(answers, line) {
+			return line, true, nil
+		}
+		f.printf("answer with %s\n", strings.Join(answers, ", "))
+	}
+}
+
+// ElicitForm asks whether to fill in the form, then asks for each field
+// on a line of its own: a blank line keeps the default (or leaves an
+// optional field out), a choice is its number or its value, several
+// choices are separated by commas, and /cancel abandons the form. A value
+// that does not fit is asked again, saying why.
+func (f *lineFrontend) ElicitForm(ctx context.Context, form frontend.Form) (frontend.FormAnswer, error) {
+	cancelled := frontend.FormAnswer{Action: api.ElicitCancel}
+	f.printf("[input] %s asks:\n%s\n", form.Server, form.Message)
+	switch a, ok, err := f.ask(ctx, "fill it in? y = yes, d = decline, c = cancel", "y", "d", "c"); {
+	case err != nil:
+		return frontend.FormAnswer{}, err
+	case !ok || a == "c":
+		return cancelled, nil
+	case a == "d":
+		return frontend.FormAnswer{Action: api.ElicitDecline}, nil
+	}
+	values := map[string]any{}
+	for _, fd := range form.Fields {
+		f.printf("%s\n", fieldPrompt(fd))
+		for {
+			line, ok, err := f.next(ctx)
+			if err != nil {
+				return frontend.FormAnswer{}, err
+			}
+			line = strings.TrimSpace(line)
+			if !ok || line == "/cancel" {
+				return cancelled, nil
+			}
+			v := any(pickChoices(fd, line))
+			if line == "" {
+				v = fd.Default
+			}
+			if _, err := fd.Value(v); err != nil {
+				f.printf("%s: %s\n", fd.Title, err)
+				continue
+			}
+			if line != "" {
+				values[fd.Name] = v
+			}
+			break
+		}
+	}
+	return frontend.FormAnswer{Action: api.ElicitAccept, Values: values}, nil
+}
+
+// fieldPrompt is the line that asks for one field.
+func fieldPrompt(fd frontend.Field) string {
+	var b strings.Builder
+	b.WriteString(fd.Title)
+	if fd.Description != "" {
+		b.WriteString(" (" + fd.Description + ")")
+	}
+	var hints []string
+	switch {
+	case len(fd.Choices) > 0:
+		var cs []string
+		for i, c := range fd.Choices {
+			cs = append(cs, fmt.Sprintf("%d) %s", i+1, c.Label))
+		}
+		hint := "one of " + strings.Join(cs, "  ")
+		if fd.Type == "array" {
+			hint = "any of " + strings.Join(cs, "  ") + ", separated by commas"
+		}
+		hints = append(hints, hint)
+	case fd.Type == "boolean":
+		hints = append(hints, "y or n")
+	case fd.Format != "":
+		hints = append(hints, fd.Format)
+	case fd.Type != "string":
+		hints = append(hints, fd.Type)
+	}
+	switch d := fd.Default.(type) {
+	case nil:
+		if fd.Required {
+			hints = append(hints, "required")
+		}
+	case []string:
+		hints = append(hints, "blank for "+strings.Join(d, ", "))
+	default:
+		hints = append(hints, fmt.Sprintf("blank for %v", d))
+	}
+	if len(hints) > 0 {
+		b.WriteString(" [" + strings.Join(hints, "; ") + "]")
+	}
+	b.WriteString(":")
+	return b.String()
+}
+
+// pickChoices turns the numbers of a choice field's typed line into the
+// choices' values (a choice whose value is what was typed is taken as it
+// is); anything else stays as typed.
+func pickChoices(fd frontend.Field, line string) string {
+	if len(fd.Choices) == 0 {
+		return line
+	}
+	pick := func(p string) string {
+		p = strings.TrimSpace(p)
+		if slices.ContainsFunc(fd.Choices, func(c frontend.Choice) bool { return c.Value == p }) {
+			return p
+		}
+		if n, err := strconv.Atoi(p); err == nil && n >= 1 && n <= len(fd.Choices) {
+			return fd.Choices[n-1].Value
+		}
+		return p
+	}
+	if fd.Type != "array" {
+		return pick(line)
+	}
+	parts := strings.Split(line, ",")
+	for i, p := range parts {
+		parts[i] = pick(p)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ElicitURL shows the URL whole and its domain apart, and asks whether
+// the user opens it.
+func (f *lineFrontend) ElicitURL(ctx context.Context, u frontend.URLRequest) (bool, error) {
+	f.printf("[input] %s asks you to open a page on %s:\n%s\n%s\n", u.Server, u.Domain, u.Message, u.URL)
+	a, ok, err := f.ask(ctx, "open it in your browser? y = I open it, n = no", "y", "n")
+	return ok && a == "y", err
 }

@@ -255,3 +255,86 @@ func TestLinesContextCancelCancelsTurn(t *testing.T) {
 		t.Fatalf("calls = %v: the running turn was not cancelled", s.fc.Calls())
 	}
 }
+
+// elicitTurn is a turn in which server ev asks for input (form or URL);
+// the turn ends once the answer is sent.
+func elicitTurn(t *testing.T, s *script, need api.ElicitationNeeded) {
+	s.fc.OnInput = func(n int, text string) string {
+		s.events <- ev(t, api.EventElicitationNeeded, need)
+		return "t1"
+	}
+	s.fc.OnElicit = func(api.ElicitationResponseParams) {
+		s.events <- ev(t, api.EventTurnComplete, api.TurnComplete{Turn: "t1", StopReason: "end_turn"})
+	}
+}
+
+const lineForm = `{"type":"object","properties":{
+	"name":{"type":"string","title":"Name"},
+	"color":{"type":"string","title":"Colour","oneOf":[{"const":"r","title":"Red"},{"const":"g","title":"Green"}]},
+	"count":{"type":"integer","title":"Count","minimum":1,"maximum":9,"default":3},
+	"tags":{"type":"array","title":"Tags","items":{"type":"string","enum":["a","b","c"]}},
+	"ok":{"type":"boolean","title":"Agree"}},
+	"required":["name"]}`
+
+// TestLinesForm: line mode asks a form field by field: a required field
+// left blank and a value out of range are asked again; choices go by
+// number; a blank line keeps the default.
+func TestLinesForm(t *testing.T) {
+	s := newScript(t, nil)
+	elicitTurn(t, s, api.ElicitationNeeded{Request: "e1", Server: "ev", Mode: "form", Message: "Tell me", Schema: rawJSON(lineForm)})
+	out, err := s.run("go\nmaybe\ny\n\nAda\n2\n12\n\n1, 3\nyes\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.fc.Elicits()
+	if len(got) != 1 || got[0].Action != api.ElicitAccept {
+		t.Fatalf("answers %+v\n%s", got, out)
+	}
+	if want := `{"color":"g","count":3,"name":"Ada","ok":true,"tags":["a","c"]}`; string(got[0].Content) != want {
+		t.Errorf("content %s, want %s", got[0].Content, want)
+	}
+	for _, w := range []string{"[input] ev asks:\nTell me\n", "fill it in? y = yes, d = decline, c = cancel", "answer with y, d, c",
+		"Name [required]:", "Name: required", "Colour [one of 1) Red  2) Green]:", "Count [integer; blank for 3]:",
+		"Count: a number from 1 to 9, please", "Tags [any of 1) a  2) b  3) c, separated by commas]:", "Agree [y or n]:"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+// TestLinesFormEnds: declined, cancelled mid-way, or cut short by the end
+// of the input: nothing of the form is sent.
+func TestLinesFormEnds(t *testing.T) {
+	for input, want := range map[string]string{
+		"go\nd\n":               api.ElicitDecline,
+		"go\nc\n":               api.ElicitCancel,
+		"go\ny\nAda\n/cancel\n": api.ElicitCancel,
+		"go\ny\nAda\n":          api.ElicitCancel,
+	} {
+		s := newScript(t, nil)
+		elicitTurn(t, s, api.ElicitationNeeded{Request: "e1", Server: "ev", Mode: "form", Message: "Tell me", Schema: rawJSON(lineForm)})
+		if _, err := s.run(input); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.fc.Elicits(); len(got) != 1 || got[0].Action != want || got[0].Content != nil {
+			t.Errorf("%q: answers %+v, want %s", input, got, want)
+		}
+	}
+}
+
+func TestLinesURL(t *testing.T) {
+	for input, want := range map[string]string{"go\ny\n": api.ElicitAccept, "go\nn\n": api.ElicitDecline, "go\n": api.ElicitDecline} {
+		s := newScript(t, nil)
+		elicitTurn(t, s, api.ElicitationNeeded{Request: "e1", Server: "gh", Mode: "url", Message: "Log in", URL: "https://github.com/login/device?x=1"})
+		out, err := s.run(input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.fc.Elicits(); len(got) != 1 || got[0].Action != want {
+			t.Errorf("%q: answers %+v, want %s", input, got, want)
+		}
+		if !strings.Contains(out, "[input] gh asks you to open a page on github.com:\nLog in\nhttps://github.com/login/device?x=1\n") {
+			t.Errorf("output:\n%s", out)
+		}
+	}
+}

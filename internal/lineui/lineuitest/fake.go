@@ -31,6 +31,9 @@ type FakeClient struct {
 	OnInput func(n int, text string) string
 	// OnApproval, when set, is called by ApprovalResponse after recording.
 	OnApproval func(p api.ApprovalResponseParams)
+	// OnElicit, when set, is called by ElicitationResponse after
+	// recording.
+	OnElicit func(p api.ElicitationResponseParams)
 
 	Tools     []api.ToolInfo
 	Budget    api.Budget
@@ -108,8 +111,12 @@ func (f *FakeClient) ApprovalResponse(_ context.Context, p api.ApprovalResponseP
 func (f *FakeClient) ElicitationResponse(_ context.Context, p api.ElicitationResponseParams) error {
 	f.record("elicitationResponse")
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.elicits = append(f.elicits, p)
+	on := f.OnElicit
+	f.mu.Unlock()
+	if on != nil {
+		on(p)
+	}
 	return nil
 }
 
