@@ -118,6 +118,11 @@ type ElicitationNeeded struct {
 	URL           string          `json:"url,omitempty"`
 	Domain        string          `json:"domain,omitempty"`
 	ElicitationID string          `json:"elicitation_id,omitempty"`
+	// Sampling marks the form of a server's sampling request: accepting
+	// it (as shown or edited) lets the server's prompt go to the model,
+	// charged to the session; it is an approval, where other forms share
+	// the user's data.
+	Sampling bool `json:"sampling,omitempty"`
 }
 
 // ApprovalResolved says an approval request has its answer (or was

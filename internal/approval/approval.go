@@ -112,6 +112,14 @@ type Registrar interface {
 	Register(req Request) (release func())
 }
 
+// Presenter is an Asker that puts its requests to the human in a form of
+// its own (a sampling request's editable form), not as an approval
+// prompt: frontends are told of the request but not asked to answer it.
+type Presenter interface {
+	Asker
+	PresentsRequests()
+}
+
 // AskerFunc adapts a function to Asker.
 type AskerFunc func(ctx context.Context, req Request) (Answer, error)
 

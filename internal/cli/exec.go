@@ -12,6 +12,7 @@ import (
 
 	"github.com/astrid-runtime/astrid/internal/api"
 	"github.com/astrid-runtime/astrid/internal/client"
+	"github.com/astrid-runtime/astrid/internal/frontend"
 	"github.com/astrid-runtime/astrid/internal/lineui"
 )
 
@@ -24,7 +25,9 @@ func newExecCmd(env *Env) *cobra.Command {
 
 --approve answers every approval request of the turn: defer (the default) leaves it
 unanswered so it is queued as a deferred approval (see astrid approvals); deny refuses
-it; allow approves it once (for CI: policy and the sandbox still apply).
+it; allow approves it once (for CI: policy and the sandbox still apply). An MCP
+server's sampling request is an approval too; its other requests for input (a form, a
+URL to open) are declined, as nobody is there to answer them, unless --approve defer.
 With --format json every event is printed as a JSON line. The exit code is 0 when the
 turn completed, 1 when it failed or was cancelled.`,
 		Args: cobra.ExactArgs(1),
@@ -107,6 +110,22 @@ func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve,
 						return err
 					}
 				}
+			case api.EventElicitationNeeded:
+				var en api.ElicitationNeeded
+				if json.Unmarshal(ev.Data, &en) != nil {
+					continue
+				}
+				action, content, note := execElicit(en, approve)
+				if !env.jsonOutput() {
+					p.Notef("[input] %s: %s\n", frontend.SanitizeLine(en.Server), note)
+				}
+				if action == "" {
+					continue
+				}
+				err := c.ElicitationResponse(ctx, api.ElicitationResponseParams{Session: info.ID, Request: en.Request, Action: action, Content: content})
+				if err != nil && !errors.Is(err, api.ErrConflict) && !errors.Is(err, api.ErrNotFound) {
+					return err
+				}
 			case api.EventApprovalResolved:
 				var x api.ApprovalResolved
 				if !env.jsonOutput() && json.Unmarshal(ev.Data, &x) == nil {
@@ -135,6 +154,30 @@ func runExec(ctx context.Context, env *Env, c *client.Client, ws, mode, approve,
 			}
 		}
 	}
+}
+
+// execElicit is exec's answer to an MCP server's request for input: no
+// user is there to fill in a form or open a URL, so it is declined, unless
+// --approve defer leaves it unanswered (declined at the approval timeout).
+// The form of a sampling request is an approval: --approve allow accepts it
+// as the server asked it, deny declines it.
+func execElicit(en api.ElicitationNeeded, approve string) (action string, content json.RawMessage, note string) {
+	switch {
+	case approve == "defer":
+		return "", nil, "left unanswered (--approve defer); declined when the approval times out"
+	case en.Sampling && approve == "allow":
+		fields, err := frontend.ParseForm(en.Schema)
+		if err == nil {
+			content, err = frontend.FormContent(fields, nil)
+		}
+		if err != nil {
+			return api.ElicitDecline, nil, "its sampling request could not be read (" + err.Error() + "); declined"
+		}
+		return api.ElicitAccept, content, "sampling request accepted as asked (--approve allow)"
+	case en.Sampling:
+		return api.ElicitDecline, nil, "sampling request declined (--approve deny)"
+	}
+	return api.ElicitDecline, nil, "astrid exec cannot fill in a form or open a URL; declined"
 }
 
 func printJSONLine(env *Env, ev api.Event) error {

@@ -466,8 +466,8 @@ func (d *Daemon) notice(n security.Notice) {
 	)
 	switch n.Kind {
 	case "approval_requested":
-		if n.Request == nil {
-			return
+		if n.Request == nil || n.Presented {
+			return // a presented request reaches frontends its own way
 		}
 		typ, data = api.EventApprovalNeeded, api.ApprovalNeeded{Request: apiRequest(*n.Request)}
 	case "approval_resolved":

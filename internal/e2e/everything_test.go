@@ -112,6 +112,37 @@ func (s *scripted) notices(prefix string) []string {
 	return out
 }
 
+// connect connects to the daemon of e, starting it when none runs.
+func (e *env) connect(ctx context.Context) *client.Client {
+	e.t.Helper()
+	c, err := client.Connect(ctx, home.Dir(e.home), client.ConnectOptions{AutoStart: true, Exe: filepath.Join(bin, "astridd"), Env: e.environ,
+		DialOptions: client.DialOptions{Frontend: "test"}, StartTimeout: 30 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// waitTool waits until the daemon offers tool (starting the daemon).
+func (e *env) waitTool(tool string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := e.connect(ctx)
+	defer c.Close()
+	for {
+		tools, err := c.ListTools(ctx, api.ListToolsParams{})
+		if err == nil && slices.ContainsFunc(tools, func(x api.ToolInfo) bool { return x.Name == tool }) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("%s never offered: %v %v", tool, tools, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // TestEverythingThroughTheDaemon drives the reference MCP server,
 // server-everything, over stdio (sandboxed) and Streamable HTTP, through
 // the real astridd: a scripted model calls its tools, and a scripted user
@@ -156,28 +187,14 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 			e := newEnv(t, transcript, server)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			c, err := client.Connect(ctx, home.Dir(e.home), client.ConnectOptions{AutoStart: true, Exe: filepath.Join(bin, "astridd"), Env: e.environ,
-				DialOptions: client.DialOptions{Frontend: "test"}, StartTimeout: 30 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// server-everything offers its task tool once it knows the
+			// client supports tasks, just after initialize.
+			e.waitTool(p + "simulate-research-query")
+			c := e.connect(ctx)
 			defer c.Close()
 			info, err := c.CreateSession(ctx, api.CreateSessionParams{Workspace: e.ws, Mode: "safe"})
 			if err != nil {
 				t.Fatal(err)
-			}
-			// server-everything offers its task tool once it knows the
-			// client supports tasks, just after initialize.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				tools, err := c.ListTools(ctx, api.ListToolsParams{Session: info.ID, Server: "everything"})
-				if err == nil && slices.ContainsFunc(tools, func(x api.ToolInfo) bool { return x.Name == p+"simulate-research-query" }) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("server-everything's tools never listed: %v %v", tools, err)
-				}
-				time.Sleep(50 * time.Millisecond)
 			}
 			if _, err := c.Subscribe(ctx, info.ID); err != nil {
 				t.Fatal(err)
@@ -261,6 +278,11 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 					t.Errorf("no approval asked for %s (asked: %v)", r, asked)
 				}
 			}
+			// The sampling request was put to the user as its form only,
+			// not also as an approval prompt nobody could answer.
+			if asked["mcp://everything/sampling:create"] {
+				t.Error("the sampling request was also prompted as an approval")
+			}
 
 			// Progress and task status reached the user.
 			if n := len(user.notices("[progress] " + p + "trigger-long-running-operation")); n < 2 {
@@ -281,5 +303,57 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 				t.Errorf("the session took %s: the cancelled call ran on", took)
 			}
 		})
+	}
+}
+
+// TestExecAnswersServerRequests: astrid exec has nobody to ask, so with
+// --approve allow a server's sampling request is accepted as asked (it is
+// an approval; the model answers the server), while a form is declined at
+// once rather than left to time out. The sampling request is never also
+// prompted as an approval.
+func TestExecAnswersServerRequests(t *testing.T) {
+	ne := mcptest.Find(t, "server-everything")
+	const p = "mcp__everything__"
+	transcript := `{"text": "hello from the model", "tool_calls": [{"id": "s1", "name": "` + p + `trigger-sampling-request", "arguments": {"prompt": "say hi", "maxTokens": 20}}]}
+{"expect": {"tool_results": 1}, "tool_calls": [{"id": "f1", "name": "` + p + `trigger-elicitation-request", "arguments": {}}]}
+{"expect": {"tool_results": 1}, "text": "Done."}
+`
+	server := fmt.Sprintf("[servers.everything]\ntransport = \"stdio\"\ncommand = %q\nargs = [%q, \"stdio\"]\nauto_start = true\ntrusted = true\n[security]\napproval_timeout_secs = 120\n",
+		ne.Node, ne.Script("server-everything"))
+	e := newEnv(t, transcript, server)
+	// The server offers its sampling tool once it knows the client can
+	// sample, just after initialize.
+	e.waitTool(p + "trigger-sampling-request")
+	start := time.Now()
+	out, stderr, code := e.astrid("--format", "json", "exec", "--approve", "allow", "--mode", "safe", "ask the server")
+	if code != 0 {
+		t.Fatalf("exec exited %d\n%s\n%s", code, out, stderr)
+	}
+	if took := time.Since(start); took > 60*time.Second {
+		t.Errorf("exec took %s: a request waited for its timeout", took)
+	}
+	results := map[string]api.ToolCallResult{}
+	sampling := 0
+	for _, ev := range events(t, out) {
+		var r api.ToolCallResult
+		var en api.ElicitationNeeded
+		var an api.ApprovalNeeded
+		switch {
+		case ev.Type == api.EventToolCallResult && json.Unmarshal(ev.Data, &r) == nil:
+			results[r.Call] = r
+		case ev.Type == api.EventElicitationNeeded && json.Unmarshal(ev.Data, &en) == nil && en.Sampling:
+			sampling++
+		case ev.Type == api.EventApprovalNeeded && json.Unmarshal(ev.Data, &an) == nil && strings.HasSuffix(an.Request.Resource, "/sampling:create"):
+			t.Errorf("the sampling request was prompted as an approval: %s", ev.Data)
+		}
+	}
+	if sampling != 1 {
+		t.Errorf("%d sampling forms, want 1", sampling)
+	}
+	if r := results["s1"]; r.Status != "ok" || !strings.Contains(r.Output, "hello from the model") {
+		t.Errorf("sampling: %+v", r)
+	}
+	if f := results["f1"]; f.Status != "ok" || !strings.Contains(f.Output, "User declined to provide the requested information") {
+		t.Errorf("form: %+v", f)
 	}
 }

@@ -84,6 +84,9 @@ type ElicitRequest struct {
 	URL           string
 	Domain        string
 	ElicitationID string
+	// Sampling marks the form the host shows for a sampling request
+	// (api.ElicitationNeeded.Sampling); never set by a server.
+	Sampling bool
 }
 
 // ElicitResult is the user's answer. Action is "accept", "decline" or

@@ -125,7 +125,7 @@ func (a *samplingAsker) Ask(ctx context.Context, q approval.Request) (approval.A
 	if i > 0 {
 		msg += fmt.Sprintf(" (%d earlier messages of the server's conversation go with it.)", i)
 	}
-	res, err := a.r.askFrontend(ctx, mcp.ElicitRequest{ID: q.ID, Server: a.server, Session: a.session, Mode: "form", Message: msg, Schema: schema})
+	res, err := a.r.askFrontend(ctx, mcp.ElicitRequest{ID: q.ID, Server: a.server, Session: a.session, Mode: "form", Message: msg, Schema: schema, Sampling: true})
 	if err != nil {
 		return approval.Answer{}, err // no answer: deferred, never allowed
 	}
@@ -158,6 +158,10 @@ func (a *samplingAsker) Ask(ctx context.Context, q approval.Request) (approval.A
 	}
 	return ans, nil
 }
+
+// PresentsRequests implements approval.Presenter: the request reaches the
+// frontends as the form, not as an approval prompt.
+func (a *samplingAsker) PresentsRequests() {}
 
 // accepted is the request to send: as the human accepted it.
 func (a *samplingAsker) accepted() *llm.Request {
@@ -220,7 +224,7 @@ func (r *Runtime) askFrontend(ctx context.Context, req mcp.ElicitRequest) (mcp.E
 	// NOTE: in URL mode the URL goes to the human only; the model never
 	// sees it.
 	r.publish(req.Session, api.EventElicitationNeeded, api.ElicitationNeeded{Request: req.ID, Server: req.Server, Mode: req.Mode,
-		Message: req.Message, Schema: req.Schema, URL: req.URL, Domain: req.Domain, ElicitationID: req.ElicitationID})
+		Message: req.Message, Schema: req.Schema, URL: req.URL, Domain: req.Domain, ElicitationID: req.ElicitationID, Sampling: req.Sampling})
 	select {
 	case a := <-p.answer:
 		return a, nil

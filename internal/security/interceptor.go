@@ -149,6 +149,10 @@ type Notice struct {
 	Decision *DecisionNotice
 	Amount   budget.Micros
 	Seq      int64
+	// Presented marks an approval_requested whose Asker puts the request
+	// to the human itself (approval.Presenter): frontends must not prompt
+	// for it, since no approval answer is awaited.
+	Presented bool
 }
 
 // DecisionNotice describes an audited decision.
@@ -642,7 +646,8 @@ func (ic *Interceptor) askHuman(ctx context.Context, j *judgement, req approval.
 	if reg, ok := a.Session.Asker.(approval.Registrar); ok {
 		defer reg.Register(req)()
 	}
-	ic.o.Notify(Notice{Kind: "approval_requested", Session: a.Session.ID, Request: &req})
+	_, presented := a.Session.Asker.(approval.Presenter)
+	ic.o.Notify(Notice{Kind: "approval_requested", Session: a.Session.ID, Request: &req, Presented: presented})
 	if a.Session.Asker == nil {
 		return approval.Answer{}, ic.deferAction(ctx, j, req, approval.ErrNoFrontend.Error())
 	}
