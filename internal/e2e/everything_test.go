@@ -254,7 +254,7 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 			var sampling, survey *frontend.Form
 			for i, f := range user.forms {
 				switch {
-				case strings.Contains(f.Message, "asks the model"):
+				case f.Sampling:
 					sampling = &user.forms[i]
 				case strings.Contains(f.Message, "Please provide inputs"):
 					survey = &user.forms[i]

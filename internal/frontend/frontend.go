@@ -88,6 +88,10 @@ type Form struct {
 	Server  string // sanitized
 	Message string // sanitized; may span lines
 	Fields  []Field
+	// Sampling marks the form of the server's sampling request: accepting
+	// it approves sending the prompt (as edited) to the model, charged to
+	// the session (api.ElicitationNeeded.Sampling).
+	Sampling bool
 }
 
 // FormAnswer is the user's answer to a Form.

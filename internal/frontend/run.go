@@ -336,7 +336,7 @@ func (r *runner) next() {
 			u := URLRequest{Server: SanitizeLine(p.elicit.Server), Message: Sanitize(p.elicit.Message), URL: SanitizeLine(p.elicit.URL), Domain: p.domain}
 			res.opened, res.err = r.f.(URLEliciter).ElicitURL(ctx, u)
 		default:
-			form := Form{Server: SanitizeLine(p.elicit.Server), Message: Sanitize(p.elicit.Message), Fields: p.fields}
+			form := Form{Server: SanitizeLine(p.elicit.Server), Message: Sanitize(p.elicit.Message), Fields: p.fields, Sampling: p.elicit.Sampling}
 			res.form, res.err = r.f.(FormEliciter).ElicitForm(ctx, form)
 		}
 		r.results <- res // buffered: one prompt at a time

@@ -237,7 +237,11 @@ func (f *lineFrontend) ask(ctx context.Context, question string, answers ...stri
 // that does not fit is asked again, saying why.
 func (f *lineFrontend) ElicitForm(ctx context.Context, form frontend.Form) (frontend.FormAnswer, error) {
 	cancelled := frontend.FormAnswer{Action: api.ElicitCancel}
-	f.printf("[input] %s asks:\n%s\n", form.Server, form.Message)
+	if form.Sampling {
+		f.printf("[sampling] %s asks to use the model; filling in the form approves it:\n%s\n", form.Server, form.Message)
+	} else {
+		f.printf("[input] %s asks:\n%s\n", form.Server, form.Message)
+	}
 	switch a, ok, err := f.ask(ctx, "fill it in? y = yes, d = decline, c = cancel", "y", "d", "c"); {
 	case err != nil:
 		return frontend.FormAnswer{}, err

@@ -338,3 +338,19 @@ func TestLinesURL(t *testing.T) {
 		}
 	}
 }
+
+func TestLinesSamplingForm(t *testing.T) {
+	s := newScript(t, nil)
+	elicitTurn(t, s, api.ElicitationNeeded{Request: "e1", Server: "ev", Mode: "form", Sampling: true, Message: "MCP server ev asks the model",
+		Schema: rawJSON(`{"type":"object","properties":{"prompt":{"type":"string","default":"hi"}}}`)})
+	out, err := s.run("go\ny\n\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "[sampling] ev asks to use the model; filling in the form approves it:\nMCP server ev asks the model\n") {
+		t.Errorf("output:\n%s", out)
+	}
+	if got := s.fc.Elicits(); len(got) != 1 || got[0].Action != api.ElicitAccept || string(got[0].Content) != `{"prompt":"hi"}` {
+		t.Errorf("answers %+v", got)
+	}
+}

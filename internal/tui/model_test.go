@@ -400,6 +400,16 @@ func TestElicitationFormChoices(t *testing.T) {
 	}
 }
 
+// TestSamplingFormTitle: the form of a sampling request says that
+// accepting it approves the use of the model.
+func TestSamplingFormTitle(t *testing.T) {
+	h := newHarness(t, &fakeClient{})
+	h.event(ev(t, api.EventElicitationNeeded, api.ElicitationNeeded{Request: "e1", Server: "ev", Mode: "form", Sampling: true,
+		Message: "MCP server ev asks the model", Schema: rawJSON(`{"type":"object","properties":{"prompt":{"type":"string","default":"hi"}}}`)}))
+	h.mustShow("ev asks to use the model (sampling: accepting approves it)")
+	h.mustNotShow("asks for input")
+}
+
 func TestElicitationFormEscCancels(t *testing.T) {
 	h := newHarness(t, &fakeClient{})
 	h.event(ev(t, api.EventElicitationNeeded, api.ElicitationNeeded{Request: "e1", Server: "s", Mode: "form",

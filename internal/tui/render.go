@@ -245,8 +245,11 @@ func (m *Model) renderApproval(p *pendingApproval) string {
 // renderElicit renders an MCP server's request for input.
 func (m *Model) renderElicit(e *pendingElicit) string {
 	w := m.dialogWidth() - 4
-	who := frontend.SanitizeLine(e.ev.Server)
-	lines := []string{m.st.dialogTitle.Width(w).Render(who + " asks for input"), lipgloss.NewStyle().Width(w).Render(frontend.Sanitize(e.ev.Message))}
+	title := frontend.SanitizeLine(e.ev.Server) + " asks for input"
+	if e.ev.Sampling {
+		title = frontend.SanitizeLine(e.ev.Server) + " asks to use the model (sampling: accepting approves it)"
+	}
+	lines := []string{m.st.dialogTitle.Width(w).Render(title), lipgloss.NewStyle().Width(w).Render(frontend.Sanitize(e.ev.Message))}
 	switch {
 	case e.invalid != nil:
 		lines = append(lines, m.st.bad.Width(w).Render("cannot show this request: "+e.invalid.Error()),
