@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type conn struct {
 
 	secretURLs  map[string]string        // guarded by mu; URLs of URL elicitations → domain
 	completions map[string]chan struct{} // guarded by mu; URL elicitations by id, closed when complete
+	subs        map[string][]string      // guarded by mu; resource URI → the sessions subscribed to it
 }
 
 type progressRef struct {
@@ -241,8 +243,50 @@ func (c *conn) onNotification(n mcpgo.JSONRPCNotification) {
 		s.m.o.Notify(Event{Kind: "elicitation_complete", Server: s.name, Session: c.session(), ID: id})
 	case mcpgo.MethodNotificationResourceUpdated:
 		uri, _ := n.Params.AdditionalFields["uri"].(string)
-		s.m.o.Notify(Event{Kind: "resource_updated", Server: s.name, Workspace: s.workspace, ID: clipRunes(uri, 2048)})
+		c.mu.Lock()
+		sessions := slices.Clone(c.subs[uri])
+		c.mu.Unlock()
+		// NOTE: an update goes to the sessions that subscribed to the URI
+		// only; one nobody asked for is dropped.
+		for _, session := range sessions {
+			s.m.o.Notify(Event{Kind: "resource_updated", Server: s.name, Workspace: s.workspace, Session: session, ID: clipRunes(uri, 2048)})
+		}
 	}
+}
+
+// subscribe records that session subscribed to uri and reports whether it
+// is the first (the server must be asked).
+func (c *conn) subscribe(uri, session string) (first bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs == nil {
+		c.subs = map[string][]string{}
+	}
+	if slices.Contains(c.subs[uri], session) {
+		return false
+	}
+	c.subs[uri] = append(c.subs[uri], session)
+	return len(c.subs[uri]) == 1
+}
+
+// unsubscribe drops session's subscriptions (of uri only, when uri is
+// set) and returns the URIs nobody is subscribed to any more.
+func (c *conn) unsubscribe(session, uri string) (last []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for u, sessions := range c.subs {
+		if uri != "" && u != uri || !slices.Contains(sessions, session) {
+			continue
+		}
+		if sessions = slices.DeleteFunc(sessions, func(x string) bool { return x == session }); len(sessions) == 0 {
+			delete(c.subs, u)
+			last = append(last, u)
+		} else {
+			c.subs[u] = sessions
+		}
+	}
+	slices.Sort(last)
+	return last
 }
 
 // refreshTools lists the tools again after tools/list_changed. Refreshes

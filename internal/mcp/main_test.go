@@ -78,7 +78,13 @@ func newGoodServer() *sdk.Server {
 			}()
 			return nil
 		},
-		UnsubscribeHandler: func(context.Context, *sdk.UnsubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(_ context.Context, req *sdk.UnsubscribeRequest) error {
+			select {
+			case unsubscribed <- req.Params.URI:
+			default:
+			}
+			return nil
+		},
 	})
 	addResourcesAndPrompts(s)
 	addURLTools(s)
@@ -174,6 +180,10 @@ func newGoodServer() *sdk.Server {
 // cancelled receives the text of a slow call whose context ended (HTTP
 // servers run in the test process).
 var cancelled = make(chan string, 10)
+
+// unsubscribed receives the URIs a good server was asked to unsubscribe
+// from (HTTP servers run in the test process).
+var unsubscribed = make(chan string, 10)
 
 // hostile is a hand-written stdio server that answers initialize and
 // tools/list properly and then misbehaves on tools/call:

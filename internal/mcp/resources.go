@@ -129,9 +129,15 @@ func (m *Manager) ReadResource(ctx context.Context, workspace, server, uri strin
 	return out, nil
 }
 
-// SubscribeResource asks a running server for notifications/resources/
-// updated about uri; each arrives as an Event of kind "resource_updated".
-func (m *Manager) SubscribeResource(ctx context.Context, workspace, server, uri string) error {
+// SubscribeResource subscribes session to the updates of uri on a running
+// server: each notifications/resources/updated about it arrives as an
+// Event of kind "resource_updated" for that session (and for the other
+// sessions subscribed to it), until EndSession or the connection ends.
+// The server is asked once per URI.
+func (m *Manager) SubscribeResource(ctx context.Context, workspace, session, server, uri string) error {
+	if session == "" {
+		return errors.New("a resource subscription belongs to a session")
+	}
 	_, c, err := m.running(workspace, server)
 	if err != nil {
 		return err
@@ -139,12 +145,39 @@ func (m *Manager) SubscribeResource(ctx context.Context, workspace, server, uri 
 	if c.caps.Resources == nil || !c.caps.Resources.Subscribe {
 		return fmt.Errorf("MCP server %s does not support resource subscriptions", server)
 	}
+	if !c.subscribe(uri, session) {
+		return nil
+	}
 	ctx, cancel := m.withTimeout(ctx)
 	defer cancel()
 	if _, err := c.tap.raw(ctx, string(mcpgo.MethodResourcesSubscribe), mcpgo.SubscribeParams{URI: uri}); err != nil {
+		c.unsubscribe(session, uri)
 		return c.callErr(ctx, err)
 	}
 	return nil
+}
+
+// EndSession drops the resource subscriptions of session on every running
+// server at once. A URI nobody else is subscribed to is then unsubscribed
+// from its server in the background, within the connection's life (best
+// effort: a failure is logged), so a slow server never holds up the end
+// of a session.
+func (m *Manager) EndSession(session string) {
+	for _, s := range m.all() {
+		c := s.current()
+		if c == nil {
+			continue
+		}
+		for _, uri := range c.unsubscribe(session, "") {
+			go func() {
+				ctx, cancel := m.withTimeout(c.life)
+				defer cancel()
+				if _, err := c.tap.raw(ctx, string(mcpgo.MethodResourcesUnsubscribe), mcpgo.UnsubscribeParams{URI: uri}); err != nil {
+					m.log.Debug("mcp resources/unsubscribe failed", "server", s.name, "uri", clipRunes(uri, 200), "err", err)
+				}
+			}()
+		}
+	}
 }
 
 // ListPrompts lists the prompts of a running server.
@@ -319,12 +352,13 @@ func (t *resourceTool) Prepare(s security.Session, raw json.RawMessage) (securit
 		AlwaysAsk: !srv.cfg.Trusted, Summary: summary}
 	ws := s.Workspace
 	return act, security.ExecutorFunc(func(ctx context.Context, _ security.Action) ([]byte, error) {
-		return t.run(ctx, ws, a)
+		return t.run(ctx, ws, s.ID, a)
 	}), nil
 }
 
-// run performs the judged operation and renders its result for the model.
-func (t *resourceTool) run(ctx context.Context, ws string, a resourceArgs) ([]byte, error) {
+// run performs the judged operation of session and renders its result
+// for the model.
+func (t *resourceTool) run(ctx context.Context, ws, session string, a resourceArgs) ([]byte, error) {
 	m := t.m
 	var v any
 	var err error
@@ -341,7 +375,7 @@ func (t *resourceTool) run(ctx context.Context, ws string, a resourceArgs) ([]by
 		}
 		v = res
 	case opSubscribe:
-		err = m.SubscribeResource(ctx, ws, a.Server, a.URI)
+		err = m.SubscribeResource(ctx, ws, session, a.Server, a.URI)
 		v = map[string]any{"subscribed": a.URI}
 	case opListPrompts:
 		v, err = m.ListPrompts(ctx, ws, a.Server)

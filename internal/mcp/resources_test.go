@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/astrid-runtime/astrid/internal/approval"
 	"github.com/astrid-runtime/astrid/internal/audit"
@@ -104,8 +107,57 @@ func TestResourcesAndPrompts(t *testing.T) {
 			for len(e.eventsOf("resource_updated")) == 0 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if ev := e.eventsOf("resource_updated"); len(ev) == 0 || ev[0].ID != "note://greeting" || ev[0].Server != "good" {
+			if ev := e.eventsOf("resource_updated"); len(ev) != 1 || ev[0].ID != "note://greeting" || ev[0].Server != "good" || ev[0].Session != "s1" {
 				t.Errorf("resource_updated events = %+v", ev)
+			}
+			// Per session: a second session's subscription to the same URI
+			// is not sent again; an update goes to both subscribers, one
+			// nobody subscribed to goes nowhere.
+			if err := e.m.SubscribeResource(ctx, "", "s2", "good", "note://greeting"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.m.SubscribeResource(ctx, "", "", "good", "note://greeting"); err == nil {
+				t.Error("a subscription without a session was taken")
+			}
+			_, c, err := e.m.running("", "good")
+			if err != nil {
+				t.Fatal(err)
+			}
+			update := func(uri string) {
+				n := mcpgo.JSONRPCNotification{}
+				n.Method = mcpgo.MethodNotificationResourceUpdated
+				n.Params.AdditionalFields = map[string]any{"uri": uri}
+				c.onNotification(n)
+			}
+			update("note://greeting")
+			update("note://nobody-asked")
+			var to []string
+			for _, ev := range e.eventsOf("resource_updated")[1:] {
+				to = append(to, ev.Session+" "+ev.ID)
+			}
+			if want := []string{"s1 note://greeting", "s2 note://greeting"}; !slices.Equal(to, want) {
+				t.Errorf("updates went to %q, want %q", to, want)
+			}
+			// Ending s1 keeps s2's subscription; ending s2 unsubscribes.
+			e.m.EndSession("s1")
+			update("note://greeting")
+			if ev := e.eventsOf("resource_updated"); len(ev) != 4 || ev[3].Session != "s2" {
+				t.Errorf("after s1 ended: %+v", ev)
+			}
+			e.m.EndSession("s2")
+			update("note://greeting")
+			if n := len(e.eventsOf("resource_updated")); n != 4 {
+				t.Errorf("%d updates after both ended, want 4", n)
+			}
+			if tr == "http" {
+				select {
+				case uri := <-unsubscribed:
+					if uri != "note://greeting" {
+						t.Errorf("unsubscribed from %q", uri)
+					}
+				case <-time.After(5 * time.Second):
+					t.Error("the server was never asked to unsubscribe")
+				}
 			}
 		})
 	}

@@ -360,7 +360,7 @@ func (r *Runtime) emitMCP(ev mcp.Event) {
 		r.publish(ev.Session, api.EventElicitationCompleted, api.ElicitationCompleted{Server: ev.Server, ElicitationID: ev.ID})
 		return
 	case "resource_updated":
-		r.publish("", api.EventMCPResourceUpdated, api.MCPResourceUpdated{Server: ev.Server, URI: ev.ID})
+		r.publish(ev.Session, api.EventMCPResourceUpdated, api.MCPResourceUpdated{Server: ev.Server, URI: ev.ID})
 		return
 	case "state":
 	default:

@@ -160,6 +160,9 @@ func (r *Runtime) unloaded(ctx context.Context, l *live, reason string) {
 	if r.o.Bash != nil {
 		_ = r.o.Bash.Forget(id)
 	}
+	if r.mcp != nil {
+		r.mcp.EndSession(id)
+	}
 }
 
 // Show returns a session with its conversation: the loaded one as it is
