@@ -19,18 +19,24 @@ import (
 	"github.com/astrid-runtime/astrid/internal/store"
 )
 
-// bareEnv returns an Env over a fresh ASTRID_HOME.
+// bareEnv returns an Env over a fresh ASTRID_HOME. A command that would
+// start a daemon fails instead: a test binary counts as built from the
+// source, and would otherwise build astridd and leave it running.
 func bareEnv(t *testing.T) (*Env, home.Dir, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
 	h := home.Dir(filepath.Join(t.TempDir(), "astrid"))
+	noDaemon := filepath.Join(t.TempDir(), "no-astridd")
 	var stdout, stderr bytes.Buffer
 	env := &Env{
 		Stdin:  strings.NewReader(""),
 		Stdout: &stdout,
 		Stderr: &stderr,
 		Getenv: func(k string) string {
-			if k == home.EnvVar {
+			switch k {
+			case home.EnvVar:
 				return h.Path()
+			case DaemonExeVar:
+				return noDaemon
 			}
 			return ""
 		},
@@ -204,6 +210,10 @@ func TestTokensShowWithOtherKey(t *testing.T) {
 func TestTokensBadInput(t *testing.T) {
 	env, h, stdout, _ := bareEnv(t)
 	seedTokens(t, h)
+	// Revoking goes through a daemon, which refuses an unknown token.
+	te := &testEnv{tmp: t.TempDir(), vars: map[string]string{home.EnvVar: h.Path()}}
+	serveTestDaemon(t, te, nil)
+	env.Getenv = func(k string) string { return te.vars[k] }
 	for _, args := range [][]string{
 		{"tokens", "show", "nothex"},
 		{"tokens", "show", strings.Repeat("cd", 16)},
