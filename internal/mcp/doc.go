@@ -73,7 +73,12 @@
 // URL, and must name a resource covering the server's URL; the
 // authorization server's metadata from the RFC 8414 and OpenID well-known
 // URLs (path-aware), and must name the issuer asked for, https endpoints
-// (http only on loopback) and PKCE S256. The client is the configured one
+// (http only on loopback) and PKCE S256. A server of MCP 2025-03-26,
+// whose challenge names no metadata and whose well-known URLs all answer
+// 404, is authorized by its own origin: the origin's authorization server
+// metadata (which may name an issuer on that origin), else the default
+// endpoints /authorize, /token and /register there; any other discovery
+// failure is an error. The client is the configured one
 // ([servers.NAME.oauth] client_id and secret), a client ID metadata
 // document (client_metadata_url) where supported, or a dynamic
 // registration. Scopes: the configured ones, else the challenge's, else

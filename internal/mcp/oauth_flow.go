@@ -54,11 +54,19 @@ func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []st
 		return "", nil, fmt.Errorf("refusing to send tokens to %s over plain http", o.serverURL.Host)
 	}
 	prm, resource, err := o.discoverResource(ctx, ch)
-	if err != nil {
-		return "", nil, err
+	var issuer string
+	var as *authServerMetadata
+	legacy := errors.Is(err, errNoMetadata)
+	switch {
+	case legacy:
+		// A server of MCP 2025-03-26: its origin authorizes.
+		prm = &resourceMetadata{}
+		resource = &url.URL{Scheme: o.serverURL.Scheme, Host: o.serverURL.Host, Path: o.serverURL.Path}
+		as, issuer, err = o.legacyAuthServer(ctx)
+	case err == nil:
+		issuer = prm.AuthorizationServers[0]
+		as, err = o.discoverAuthServer(ctx, issuer)
 	}
-	issuer := prm.AuthorizationServers[0]
-	as, err := o.discoverAuthServer(ctx, issuer)
 	if err != nil {
 		return "", nil, err
 	}
@@ -106,7 +114,7 @@ func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []st
 	if err != nil {
 		return "", nil, err
 	}
-	rec := &oauthRecord{ServerURL: o.serverURL.String(), Issuer: issuer, Resource: resource.String(), Client: client}
+	rec := &oauthRecord{ServerURL: o.serverURL.String(), Issuer: issuer, Resource: resource.String(), Client: client, Legacy: legacy}
 	tr.apply(rec, scopes)
 	if err := o.setRecord(rec); err != nil {
 		return "", nil, err
@@ -121,7 +129,13 @@ func (o *oauthClient) refresh(ctx context.Context) error {
 	if rec == nil || rec.RefreshToken == "" {
 		return errors.New("no refresh token")
 	}
-	as, err := o.discoverAuthServer(ctx, rec.Issuer)
+	var as *authServerMetadata
+	var err error
+	if rec.Legacy {
+		as, _, err = o.legacyAuthServer(ctx)
+	} else {
+		as, err = o.discoverAuthServer(ctx, rec.Issuer)
+	}
 	if err != nil {
 		return err
 	}

@@ -222,10 +222,12 @@ func (o *oauthClient) discoverResource(ctx context.Context, ch challenge) (*reso
 		candidates = append(candidates, base.String())
 	}
 	var errs []error
+	allNotFound := true
 	for _, c := range candidates {
 		var md resourceMetadata
-		if _, err := o.getJSON(ctx, c, &md); err != nil {
+		if status, err := o.getJSON(ctx, c, &md); err != nil {
 			errs = append(errs, err)
+			allNotFound = allNotFound && status == http.StatusNotFound
 			continue
 		}
 		if md.Resource == "" {
@@ -243,8 +245,16 @@ func (o *oauthClient) discoverResource(ctx context.Context, ch challenge) (*reso
 		}
 		return &md, res, nil
 	}
-	return nil, nil, fmt.Errorf("no protected resource metadata found: %w", errors.Join(errs...))
+	err := fmt.Errorf("no protected resource metadata found: %w", errors.Join(errs...))
+	if allNotFound && ch.params["resource_metadata"] == "" {
+		err = fmt.Errorf("%w: %w", errNoMetadata, err)
+	}
+	return nil, nil, err
 }
+
+// errNoMetadata marks a discovery whose every well-known URL answered 404:
+// the server may predate it (MCP 2025-03-26, see legacyAuthServer).
+var errNoMetadata = errors.New("not found")
 
 // asMetadataURLs are the well-known URLs of an issuer's metadata, in the
 // order MCP 2025-11-25 asks for.
@@ -267,6 +277,14 @@ func asMetadataURLs(issuer *url.URL) []string {
 // server issuer: its issuer must be the one asked for, its endpoints https
 // (or loopback), and it must support the code flow with PKCE S256.
 func (o *oauthClient) discoverAuthServer(ctx context.Context, issuer string) (*authServerMetadata, error) {
+	return o.authServerMetadata(ctx, issuer, false)
+}
+
+// authServerMetadata is discoverAuthServer; with anyIssuerOnOrigin, the
+// metadata may name any issuer on the same origin as the one asked for
+// (MCP 2025-03-26 derived the metadata URL from the MCP server's origin,
+// not from the issuer).
+func (o *oauthClient) authServerMetadata(ctx context.Context, issuer string, anyIssuerOnOrigin bool) (*authServerMetadata, error) {
 	iu, err := checkOAuthURL("authorization server", issuer)
 	if err != nil {
 		return nil, err
@@ -275,13 +293,17 @@ func (o *oauthClient) discoverAuthServer(ctx context.Context, issuer string) (*a
 		return nil, fmt.Errorf("authorization server %q: an issuer has no query", clipRunes(issuer, 200))
 	}
 	var errs []error
+	allNotFound := true
 	for _, c := range asMetadataURLs(iu) {
 		var md authServerMetadata
-		if _, err := o.getJSON(ctx, c, &md); err != nil {
+		if status, err := o.getJSON(ctx, c, &md); err != nil {
 			errs = append(errs, err)
+			allNotFound = allNotFound && status == http.StatusNotFound
 			continue
 		}
-		if strings.TrimSuffix(md.Issuer, "/") != strings.TrimSuffix(issuer, "/") {
+		mu, err := url.Parse(md.Issuer)
+		sameIssuer := strings.TrimSuffix(md.Issuer, "/") == strings.TrimSuffix(issuer, "/")
+		if !sameIssuer && !(anyIssuerOnOrigin && err == nil && sameOrigin(mu, iu)) {
 			return nil, fmt.Errorf("authorization server metadata at %s names issuer %q, not %q", c, clipRunes(md.Issuer, 200), clipRunes(issuer, 200))
 		}
 		if _, err := checkOAuthURL("authorization_endpoint", md.AuthorizationEndpoint); err != nil {
@@ -303,5 +325,29 @@ func (o *oauthClient) discoverAuthServer(ctx context.Context, issuer string) (*a
 		}
 		return &md, nil
 	}
-	return nil, fmt.Errorf("no metadata for authorization server %s: %w", clipRunes(issuer, 200), errors.Join(errs...))
+	err = fmt.Errorf("no metadata for authorization server %s: %w", clipRunes(issuer, 200), errors.Join(errs...))
+	if allNotFound {
+		err = fmt.Errorf("%w: %w", errNoMetadata, err)
+	}
+	return nil, err
+}
+
+// legacyAuthServer is the authorization server of an MCP server that
+// predates protected resource metadata (MCP 2025-03-26): the MCP server's
+// origin is its issuer, described by metadata at the origin's well-known
+// URL or, when there is none, by the default endpoints /authorize, /token
+// and /register on that origin. Nothing but the MCP server's own origin
+// is ever contacted, and PKCE S256 is used as that revision requires.
+func (o *oauthClient) legacyAuthServer(ctx context.Context) (*authServerMetadata, string, error) {
+	origin := url.URL{Scheme: o.serverURL.Scheme, Host: o.serverURL.Host}
+	issuer := origin.String()
+	as, err := o.authServerMetadata(ctx, issuer, true)
+	if err == nil {
+		return as, as.Issuer, nil
+	}
+	if !errors.Is(err, errNoMetadata) {
+		return nil, "", err
+	}
+	return &authServerMetadata{Issuer: issuer, AuthorizationEndpoint: issuer + "/authorize", TokenEndpoint: issuer + "/token",
+		RegistrationEndpoint: issuer + "/register", CodeChallengeMethodsSupported: []string{"S256"}}, issuer, nil
 }

@@ -25,6 +25,9 @@ type oauthRecord struct {
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
 	Scopes       []string  `json:"scopes,omitempty"`
+	// Legacy: the server's origin authorizes, as in MCP 2025-03-26
+	// (oauthClient.legacyAuthServer).
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 // oauthClientInfo is Astrid's identity at an authorization server.

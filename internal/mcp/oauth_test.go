@@ -42,6 +42,8 @@ type fakeAuth struct {
 	challenge  string   // scope in the 401 challenge
 	tamper     func(q url.Values)
 	withhold   string // a scope the token endpoint never grants
+	prmStatus  int    // when set, the protected resource metadata answers this status
+	asStatus   int    // when set, the authorization server metadata answers this status
 
 	mu       sync.Mutex
 	codes    map[string]codeGrant
@@ -64,9 +66,17 @@ func newFakeAuth(t *testing.T) *fakeAuth {
 	mcpH := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
+		if f.prmStatus != 0 {
+			w.WriteHeader(f.prmStatus)
+			return
+		}
 		writeJSON(w, map[string]any{"resource": f.ts.URL + "/mcp", "authorization_servers": []string{f.ts.URL}, "scopes_supported": []string{"read"}})
 	})
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		if f.asStatus != 0 {
+			w.WriteHeader(f.asStatus)
+			return
+		}
 		iss := f.issuer
 		if iss == "" {
 			iss = f.ts.URL
@@ -198,6 +208,9 @@ func (f *fakeAuth) protect(next http.Handler) http.Handler {
 		f.mu.Unlock()
 		if !ok || !known {
 			h := fmt.Sprintf(`Bearer error="invalid_token", resource_metadata="%s"`, prm)
+			if f.prmStatus != 0 {
+				h = `Bearer error="invalid_token"` // a server without the metadata names none
+			}
 			if f.challenge != "" {
 				h += fmt.Sprintf(`, scope="%s"`, f.challenge)
 			}
@@ -245,6 +258,12 @@ func (f *fakeAuth) authorizations() []url.Values {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.authReqs)
+}
+
+func (f *fakeAuth) grantTypes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.grants)
 }
 
 func (f *fakeAuth) revokeAccessTokens() {
@@ -467,6 +486,71 @@ func TestOAuthIssuerMismatchRefused(t *testing.T) {
 	}
 	if n := len(f.authorizations()); n != 0 || e.fe.count() != 0 {
 		t.Errorf("%d authorization requests, %d shown to the user after an issuer mismatch", n, e.fe.count())
+	}
+}
+
+// TestOAuthLegacyServer: a server of MCP 2025-03-26 has no protected
+// resource metadata; its origin authorizes, described by metadata at the
+// origin or by the default endpoints there. Only a discovery that found
+// nothing (404) falls back; the fallback's metadata must stay on the
+// server's origin.
+func TestOAuthLegacyServer(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		prm, as             int
+		issuer, wantRefusal string
+	}{
+		{name: "metadata at the origin", prm: http.StatusNotFound, issuer: "/oauth"},
+		{name: "default endpoints", prm: http.StatusNotFound, as: http.StatusNotFound},
+		{name: "metadata naming another origin", prm: http.StatusNotFound, issuer: "https://evil.example", wantRefusal: "names issuer"},
+		{name: "resource metadata failing", prm: http.StatusInternalServerError, wantRefusal: "no protected resource metadata found"},
+		{name: "default endpoints after a failing discovery", prm: http.StatusNotFound, as: http.StatusBadGateway, wantRefusal: "no metadata for authorization server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAuth(t)
+			f.prmStatus, f.asStatus = tc.prm, tc.as
+			if strings.HasPrefix(tc.issuer, "/") {
+				tc.issuer = f.ts.URL + tc.issuer
+			}
+			f.issuer = tc.issuer
+			dir := t.TempDir()
+			e := newOAuthEnv(t, f, dir, config.ServerOAuth{})
+			err := e.start(t)
+			if tc.wantRefusal != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantRefusal) {
+					t.Fatalf("start: %v, want %q", err, tc.wantRefusal)
+				}
+				if n := len(f.authorizations()); n != 0 {
+					t.Errorf("%d authorization requests after a refusal", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tools, err := e.m.ListTools("web"); err != nil || len(tools) == 0 {
+				t.Fatalf("tools %d, err %v", len(tools), err)
+			}
+			reqs := f.authorizations()
+			if len(reqs) != 1 || f.pkceOK != 1 || reqs[0].Get("resource") != f.ts.URL+"/mcp" {
+				t.Fatalf("authorization requests %v, %d PKCE-verified", reqs, f.pkceOK)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "web.json"))
+			if err != nil || !strings.Contains(string(b), `"legacy": true`) {
+				t.Errorf("token file %s %v", b, err)
+			}
+			// The server revokes the access token: a refresh at the same
+			// endpoints answers the 401, without the user.
+			e.m.Close(context.Background())
+			f.revokeAccessTokens()
+			e2 := newOAuthEnv(t, f, dir, config.ServerOAuth{})
+			if err := e2.start(t); err != nil {
+				t.Fatal(err)
+			}
+			if e2.fe.count() != 0 || !slices.Contains(f.grantTypes(), "refresh_token") {
+				t.Errorf("asked %d times, grants %v; want a refresh", e2.fe.count(), f.grantTypes())
+			}
+		})
 	}
 }
 
