@@ -129,12 +129,8 @@ func (c *Capsule) swapServerTools(old, new []tools.Tool) {
 	if m.o.Tools == nil {
 		return
 	}
-	names := make([]string, len(old))
-	for i, t := range old {
-		names[i] = t.Spec().Name
-	}
 	// One step: a call never finds a tool missing that both lists hold.
-	if err := m.replace(c, names, new); err != nil {
+	if err := m.replace(c, tools.Names(old), new); err != nil {
 		m.log.Warn("capsule MCP tools not registered", "capsule", c.id, "err", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/astrid-runtime/astrid/internal/client"
 	"github.com/astrid-runtime/astrid/internal/llm"
 	"github.com/astrid-runtime/astrid/internal/session"
+	"github.com/astrid-runtime/astrid/internal/store"
 )
 
 // NOTE: every subcommand goes through the daemon when one runs: it knows
@@ -33,19 +33,7 @@ func newSessionsCmd(env *Env) *cobra.Command {
 // readSessions opens the store read-only; ok is false when there is none
 // yet.
 func (e *Env) readSessions(ctx context.Context, f func(session.Store) error) (bool, error) {
-	h, err := e.home()
-	if err != nil {
-		return false, err
-	}
-	if _, err := os.Lstat(h.StateDB()); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	db, _, err := e.openStore(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
-	return true, f(db.Sessions())
+	return e.readStore(ctx, func(db *store.DB) error { return f(db.Sessions()) })
 }
 
 func newSessionsListCmd(env *Env) *cobra.Command {

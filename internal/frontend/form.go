@@ -138,15 +138,7 @@ func parseField(name string, p schemaProp, required bool) (Field, error) {
 	var err error
 	switch p.Type {
 	case "string":
-		switch {
-		case len(p.OneOf) > 0 && len(p.Enum) > 0:
-			return f, errors.New("has both enum and oneOf")
-		case len(p.OneOf) > 0:
-			f.Choices, err = titledChoices(p.OneOf)
-		case len(p.Enum) > 0:
-			f.Choices, err = untitledChoices(p.Enum, p.EnumNames)
-		}
-		if err != nil {
+		if f.Choices, err = choices(p.OneOf, p.Enum, p.EnumNames, "has both enum and oneOf"); err != nil {
 			return f, err
 		}
 		if p.Format != "" && slices.Contains(formats, p.Format) {
@@ -167,20 +159,14 @@ func parseField(name string, p schemaProp, required bool) (Field, error) {
 		f.Minimum, f.Maximum = p.Minimum, p.Maximum
 	case "boolean":
 	case "array":
-		switch {
-		case p.Items == nil:
+		if p.Items == nil {
 			return f, errors.New("is an array without items")
-		case len(p.Items.AnyOf) > 0 && len(p.Items.Enum) > 0:
-			return f, errors.New("has both enum and anyOf items")
-		case len(p.Items.AnyOf) > 0:
-			f.Choices, err = titledChoices(p.Items.AnyOf)
-		case p.Items.Type == "string" && len(p.Items.Enum) > 0:
-			f.Choices, err = untitledChoices(p.Items.Enum, nil)
-		default:
-			return f, errors.New("is an array that is not a choice among strings")
 		}
-		if err != nil {
+		if f.Choices, err = choices(p.Items.AnyOf, p.Items.Enum, nil, "has both enum and anyOf items"); err != nil {
 			return f, err
+		}
+		if len(f.Choices) == 0 || len(p.Items.Enum) > 0 && p.Items.Type != "string" {
+			return f, errors.New("is an array that is not a choice among strings")
 		}
 		if f.MinItems, err = count(p.MinItems, "minItems"); err != nil {
 			return f, err
@@ -214,6 +200,21 @@ func count(v *float64, what string) (int, error) {
 		return 0, fmt.Errorf("has a %s that is not a whole number from 0", what)
 	}
 	return int(*v), nil
+}
+
+// choices decodes a field's choices: titled ({"const", "title"}, oneOf or
+// items.anyOf) or untitled (enum, with the legacy enumNames as titles);
+// both at once is the error both. No choices is free input.
+func choices(titled, enum, names []json.RawMessage, both string) ([]Choice, error) {
+	switch {
+	case len(titled) > 0 && len(enum) > 0:
+		return nil, errors.New(both)
+	case len(titled) > 0:
+		return titledChoices(titled)
+	case len(enum) > 0:
+		return untitledChoices(enum, names)
+	}
+	return nil, nil
 }
 
 // untitledChoices decodes enum, with the legacy enumNames as titles.

@@ -237,6 +237,9 @@ type Result struct {
 // Blocked reports whether the result refuses the action.
 func (r Result) Blocked() bool { return r.Decision == Block }
 
+// Why names the hook that decided and its reason: "hook NAME: reason".
+func (r Result) Why() string { return "hook " + r.Hook + ": " + r.Reason }
+
 // Sample returns a payload of event e with sample values, for dry runs
 // ("astrid hooks test").
 func Sample(e Event, now time.Time) Payload {

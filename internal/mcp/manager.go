@@ -445,10 +445,7 @@ func (m *Manager) swapTools(workspace string, old, new []*Tool) {
 		}
 	}
 	m.mu.Unlock()
-	names := make([]string, len(old))
-	for i, t := range old {
-		names[i] = t.name
-	}
+	names := tools.Names(asTools(old))
 	for _, reg := range regs {
 		// One step: a call never finds a tool missing that both lists
 		// hold (tools/list_changed arrives while calls run).

@@ -336,8 +336,10 @@ func (o *oauthClient) authServerMetadata(ctx context.Context, issuer string, any
 // predates protected resource metadata (MCP 2025-03-26): the MCP server's
 // origin is its issuer, described by metadata at the origin's well-known
 // URL or, when there is none, by the default endpoints /authorize, /token
-// and /register on that origin. Nothing but the MCP server's own origin
-// is ever contacted, and PKCE S256 is used as that revision requires.
+// and /register on that origin. Metadata is asked of the MCP server's own
+// origin only, so the server designates its authorization server here as
+// its protected resource metadata does otherwise; PKCE S256 is used, as
+// that revision requires.
 func (o *oauthClient) legacyAuthServer(ctx context.Context) (*authServerMetadata, string, error) {
 	origin := url.URL{Scheme: o.serverURL.Scheme, Host: o.serverURL.Host}
 	issuer := origin.String()

@@ -28,26 +28,28 @@ type sharedTools struct {
 // ReplaceIn implements capsule.WorkspaceToolSink: Replace, with new
 // offered to the sessions of workspace only.
 func (s *sharedTools) ReplaceIn(workspace string, old []string, new []tools.Tool) error {
-	return s.replace(workspace, old, new)
+	_, err := s.replace(workspace, old, new)
+	return err
 }
 
 // Replace implements capsule.ToolSink.
-func (s *sharedTools) Replace(old []string, new []tools.Tool) error { return s.replace("", old, new) }
+func (s *sharedTools) Replace(old []string, new []tools.Tool) error {
+	_, err := s.replace("", old, new)
+	return err
+}
 
 // Unregister implements capsule.ToolSink.
 func (s *sharedTools) Unregister(name string) bool {
-	s.mu.Lock()
-	_, ok := s.tools[name]
-	s.mu.Unlock()
-	return ok && s.replace("", []string{name}, nil) == nil
+	removed, err := s.replace("", []string{name}, nil)
+	return removed == 1 && err == nil
 }
 
 // replace withdraws the tools named old that this sink holds and offers
 // new (to workspace's registry only, when workspace is set), in one step
-// in each registry (tools.Registry.Replace). A tool of new already held
-// stays as it is; one whose name another tool of a registry holds is
-// refused.
-func (s *sharedTools) replace(workspace string, old []string, new []tools.Tool) error {
+// in each registry (tools.Registry.Replace), and returns how many it
+// withdrew. A tool of new already held stays as it is; one whose name
+// another tool of a registry holds is refused.
+func (s *sharedTools) replace(workspace string, old []string, new []tools.Tool) (removed int, err error) {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
 	s.mu.Lock()
@@ -100,7 +102,7 @@ func (s *sharedTools) replace(workspace string, old []string, new []tools.Tool) 
 			s.scope[name] = workspace
 		}
 	}
-	return errors.Join(errs...)
+	return len(gone), errors.Join(errs...)
 }
 
 // addTo registers the shared tools in the new registry of workspace; the

@@ -169,7 +169,7 @@ func (r *Runtime) settle(ctx context.Context, l *live, d approval.Deferred, a se
 			pre := hooks.Payload{Event: hooks.PreToolCall, SessionID: l.topID(), Workspace: ws, CallID: d.ID, Tool: a.Tool, Server: serverOf(a.Tool), Arguments: json.RawMessage(a.Args)}
 			switch hr := r.beforeToolCall(ctx, sess, pre); {
 			case hr.Blocked():
-				sess.HookBlock = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+				sess.HookBlock = hr.Why()
 			case hr.Arguments != nil:
 				sess.HookBlock = fmt.Sprintf("hook %s: it rewrites the approved arguments", strings.Join(hr.Modifiers, ", "))
 			}

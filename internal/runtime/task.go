@@ -120,7 +120,7 @@ func (r *Runtime) runTask(ctx context.Context, a taskArgs) ([]byte, error) {
 	start := hooks.Payload{Event: hooks.SubagentStart, SessionID: rec.ID, ParentSessionID: parent.topID(), Workspace: rec.Workspace,
 		Description: a.Description, Prompt: a.Prompt, Depth: child.depth}
 	if res := r.FireHook(ctx, rec.Workspace, start); res.Blocked() {
-		return nil, fmt.Errorf("task %q was refused by hook %s: %s", a.Description, res.Hook, res.Reason)
+		return nil, fmt.Errorf("task %q was refused by %s", a.Description, res.Why())
 	}
 	sa := events.Subagent{Parent: parent.topID(), Description: a.Description, Depth: child.depth}
 	r.emit(events.SubagentSpawned, rec.ID, sa)

@@ -376,14 +376,14 @@ func (r *Runtime) runTool(ctx context.Context, l *live, reg *tools.Registry, tur
 	case hr.Blocked():
 		// NOTE: the interceptor refuses a blocked call before any other
 		// step and audits the refusal (StepHook); nothing runs.
-		sess.HookBlock = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+		sess.HookBlock = hr.Why()
 		if _, rerr := reg.Run(withLive(ctx, l), r.o.Core.Interceptor, sess, c.Name, args); rerr != nil {
 			r.log.Debug("auditing a hook's block", "tool", c.Name, "err", rerr)
 		}
-		res = tools.Result{IsError: true, Text: fmt.Sprintf("%s was not run: blocked by hook %s: %s", c.Name, hr.Hook, hr.Reason)}
+		res = tools.Result{IsError: true, Text: c.Name + " was not run: blocked by " + hr.Why()}
 	default:
 		if hr.Decision == hooks.Ask {
-			sess.HookAsk = fmt.Sprintf("hook %s: %s", hr.Hook, hr.Reason)
+			sess.HookAsk = hr.Why()
 		}
 		res, err = reg.Run(withLive(ctx, l), r.o.Core.Interceptor, sess, c.Name, args)
 	}

@@ -184,12 +184,32 @@ func (r *Registry) Register(t Tool) error {
 func (r *Registry) Unregister(name string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.tools[name]; !ok {
-		return false
+	return r.removeLocked([]string{name}) == 1
+}
+
+// removeLocked removes the tools named names and returns how many there
+// were; the caller holds r.mu.
+func (r *Registry) removeLocked(names []string) int {
+	n := 0
+	for _, name := range names {
+		if _, ok := r.tools[name]; ok {
+			delete(r.tools, name)
+			n++
+		}
 	}
-	delete(r.tools, name)
-	r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return s.Name == name })
-	return true
+	if n > 0 {
+		r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return slices.Contains(names, s.Name) })
+	}
+	return n
+}
+
+// Names returns the names of ts, in order.
+func Names(ts []Tool) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Spec().Name
+	}
+	return out
 }
 
 // Has reports whether a tool called name is registered.
@@ -222,10 +242,7 @@ func (r *Registry) Replace(old []string, new []Tool) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, name := range old {
-		delete(r.tools, name)
-	}
-	r.specs = slices.DeleteFunc(r.specs, func(s Spec) bool { return slices.Contains(old, s.Name) })
+	r.removeLocked(old)
 	for i, t := range add {
 		if _, dup := r.tools[specs[i].Name]; dup {
 			errs = append(errs, fmt.Errorf("tools: %q registered twice", specs[i].Name))

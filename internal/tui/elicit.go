@@ -79,10 +79,7 @@ func newForm(fields []*formField, width int) *huh.Form {
 		case f.Type == "boolean":
 			hf = append(hf, huh.NewConfirm().Key(f.Name).Title(f.Title).Description(f.Description).Value(&f.on))
 		case f.Type == "array":
-			opts := make([]huh.Option[string], 0, len(f.Choices))
-			for _, c := range f.Choices {
-				opts = append(opts, huh.NewOption(c.Label, c.Value))
-			}
+			opts := choiceOptions(f.Choices, false)
 			ms := huh.NewMultiSelect[string]().Key(f.Name).Title(f.Title).Description(f.Description).Value(&f.picks).Options(opts...).
 				Validate(func(picks []string) error { _, err := f.Value(picks); return err })
 			if f.MaxItems > 0 {
@@ -97,13 +94,7 @@ func newForm(fields []*formField, width int) *huh.Form {
 			ms = ms.Height(h)
 			hf = append(hf, ms)
 		case len(f.Choices) > 0:
-			opts := make([]huh.Option[string], 0, len(f.Choices)+1)
-			if !f.Required {
-				opts = append(opts, huh.NewOption("(none)", ""))
-			}
-			for _, c := range f.Choices {
-				opts = append(opts, huh.NewOption(c.Label, c.Value))
-			}
+			opts := choiceOptions(f.Choices, !f.Required)
 			hf = append(hf, huh.NewSelect[string]().Key(f.Name).Title(f.Title).Description(f.Description).Options(opts...).Value(&f.text))
 		default:
 			in := huh.NewInput().Key(f.Name).Title(f.Title).Description(f.Description).Value(&f.text).Validate(f.validate)
@@ -117,4 +108,17 @@ func newForm(fields []*formField, width int) *huh.Form {
 		form = form.WithWidth(width)
 	}
 	return form
+}
+
+// choiceOptions are the options of a choice field, after a "(none)" (the
+// empty value) when none is true.
+func choiceOptions(cs []frontend.Choice, none bool) []huh.Option[string] {
+	opts := make([]huh.Option[string], 0, len(cs)+1)
+	if none {
+		opts = append(opts, huh.NewOption("(none)", ""))
+	}
+	for _, c := range cs {
+		opts = append(opts, huh.NewOption(c.Label, c.Value))
+	}
+	return opts
 }
