@@ -192,10 +192,17 @@ func TestStatus(t *testing.T) {
 	r := start(t, h, h.options())
 	c := dial(t, h)
 	dial(t, h)
-	st, err := c.Status(tctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The second dial returns once the client has read the 101; the
+	// daemon counts the connection just after, so wait for it.
+	var st api.Status
+	waitFor(func() bool {
+		var err error
+		st, err = c.Status(tctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Connections == 2
+	})
 	if st.PID != os.Getpid() || st.Mode != api.ModePersistent || st.Connections != 2 || st.Home != h.home.Path() || st.Version == "" || st.UptimeSecs <= 0 {
 		t.Errorf("status %+v", st)
 	}
