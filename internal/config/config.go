@@ -162,7 +162,25 @@ type ServerOAuth struct {
 	// document, used as the client ID where the authorization server
 	// supports it.
 	ClientMetadataURL string `toml:"client_metadata_url" json:"client_metadata_url"`
+	// Grant is authorization_code (the default, also when empty: a user
+	// authorizes in a browser) or client_credentials (SEP-1046: Astrid authenticates as
+	// the pre-registered client itself, with no user, for machine
+	// accounts). client_credentials needs ClientID and either
+	// ClientSecret or PrivateKeyFile.
+	Grant string `toml:"grant" json:"grant"`
+	// PrivateKeyFile is the absolute path of a PEM private key (PKCS#8,
+	// or SEC 1 / PKCS#1; EC P-256 or P-384, RSA, or Ed25519) the client
+	// authenticates with by a signed JWT (private_key_jwt, RFC 7523),
+	// instead of a client secret. The file must be the user's, mode 0600
+	// and not a symlink. The workspace layer cannot set it.
+	PrivateKeyFile string `toml:"private_key_file" json:"private_key_file"`
 }
+
+// OAuth grants of ServerOAuth.Grant.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+)
 
 // Audit configures the tamper-evident log.
 type Audit struct {

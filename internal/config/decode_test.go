@@ -181,6 +181,39 @@ transport = "streamable-http"
 url = "https://mcp.example.com/mcp"
 [servers.e.oauth]
 client_secret = "s3cret"
+[servers.f]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.f.oauth]
+grant = "client_credentials"
+client_id = "f"
+[servers.g]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.g.oauth]
+grant = "password"
+client_id = "g"
+private_key_file = "keys/g.pem"
+[servers.h]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.h.oauth]
+private_key_file = "/etc/astrid/h.pem"
+[servers.i]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.i.oauth]
+grant = "client_credentials"
+client_id = "i"
+client_secret = "s3cret"
+private_key_file = "/etc/astrid/i.pem"
+[servers.j]
+transport = "streamable-http"
+url = "https://mcp.example.com/mcp"
+[servers.j.oauth]
+grant = "client_credentials"
+client_id = "j"
+private_key_file = "/etc/astrid/j.pem"
 `,
 			want: Errors{
 				{File: userFile, Line: 5, Col: 1, Key: "servers.a.oauth.client_id", Msg: "oauth is only for the streamable-http transport"},
@@ -189,6 +222,11 @@ client_secret = "s3cret"
 				{File: userFile, Line: 13, Col: 1, Key: "servers.b.oauth.client_metadata_url", Msg: "URL scheme must be https"},
 				{File: userFile, Line: 20, Col: 1, Key: "servers.c.oauth.redirect_url", Msg: "the redirect URL needs an explicit port (1-65535)"},
 				{File: userFile, Line: 31, Col: 1, Key: "servers.e.oauth.client_secret", Msg: "a client_secret needs a client_id"},
+				{File: userFile, Line: 36, Col: 1, Key: "servers.f.oauth.grant", Msg: "the client_credentials grant needs a client_id and a client_secret or private_key_file"},
+				{File: userFile, Line: 42, Col: 1, Key: "servers.g.oauth.grant", Msg: `"password" is not one of authorization_code, client_credentials`},
+				{File: userFile, Line: 44, Col: 1, Key: "servers.g.oauth.private_key_file", Msg: "must be an absolute path"},
+				{File: userFile, Line: 49, Col: 1, Key: "servers.h.oauth.private_key_file", Msg: "a private_key_file needs a client_id"},
+				{File: userFile, Line: 57, Col: 1, Key: "servers.i.oauth.private_key_file", Msg: "a client authenticates with a client_secret or a private_key_file, not both"},
 			},
 		},
 	}

@@ -22,8 +22,10 @@
 // range or malformed (enums, globs, URLs, host patterns, addresses, keys,
 // hashes), and cross-field rules on the merged result (a stdio server needs
 // a command and no url, a streamable-http server a url and no command; only
-// a streamable-http server has an [oauth] table, whose client_secret needs a
-// client_id and whose redirect_url must be a loopback http URL with a port;
+// a streamable-http server has an [oauth] table, whose client_secret or
+// private_key_file (one of them) needs a client_id, whose client_credentials
+// grant needs one of them, and whose redirect_url must be a loopback http
+// URL with a port;
 // limits below). Load returns them
 // as Errors, a list of *FieldError{File, Line, Col, Key, Msg} printed as
 // "file:line:col: key: message". Integers are accepted where a float is
@@ -90,7 +92,8 @@
 //	servers: the workspace may add MCP servers under new names. They are
 //	  forced untrusted and never auto-started (setting trusted or
 //	  auto_start to true is an error), they cannot carry an OAuth client
-//	  secret (oauth.client_secret), and a server that the system or user
+//	  secret (oauth.client_secret) or name a private key
+//	  (oauth.private_key_file), and a server that the system or user
 //	  layer defines cannot be modified (its oauth table included).
 //	not settable (everything else): model.provider, model.model,
 //	  model.api_key, model.api_url, model.temperature, model.pricing

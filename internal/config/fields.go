@@ -113,13 +113,16 @@ var fields = map[string]field{
 	"servers.*.auto_start":     {check: anyBool, ws: wsServer},
 	"servers.*.trusted":        {check: anyBool, ws: wsServer},
 	"servers.*.restart_policy": {check: str(oneOf("never", "on-failure", "always")), ws: wsServer},
-	// NOTE: oauth.client_secret is refused in the workspace layer by
-	// applyWorkspaceServer; the other oauth fields are server fields.
+	// NOTE: oauth.client_secret and oauth.private_key_file are refused in
+	// the workspace layer by applyWorkspaceServer; the other oauth fields
+	// are server fields.
 	"servers.*.oauth.client_id":           {check: str(token(4096, true)), ws: wsServer},
 	"servers.*.oauth.client_secret":       {check: str(token(4096, true)), ws: wsServer},
 	"servers.*.oauth.scopes":              {check: strList(oauthScope), ws: wsServer},
 	"servers.*.oauth.redirect_url":        {check: str(optional(loopbackURL)), ws: wsServer},
 	"servers.*.oauth.client_metadata_url": {check: str(optional(clientMetadataURL)), ws: wsServer},
+	"servers.*.oauth.grant":               {check: str(optional(oneOf(GrantAuthorizationCode, GrantClientCredentials))), ws: wsServer},
+	"servers.*.oauth.private_key_file":    {check: str(optional(absPath)), ws: wsServer},
 
 	"audit.checkpoint_interval_secs": {check: intIn(1, 24*3600), ws: wsLower},
 

@@ -54,6 +54,8 @@ var serverDefaults = map[string]any{
 	"oauth.scopes":              []string{},
 	"oauth.redirect_url":        "",
 	"oauth.client_metadata_url": "",
+	"oauth.grant":               "",
+	"oauth.private_key_file":    "",
 }
 
 // resolve merges the layers and validates the result. It does no I/O:
@@ -279,9 +281,24 @@ func checkServerOAuth(merged map[string]*entry, prefix string, http bool, report
 			return
 		}
 	}
-	secret, id := merged[prefix+".oauth.client_secret"], merged[prefix+".oauth.client_id"]
-	if secret != nil && !isZero(secret.val) && (id == nil || isZero(id.val)) {
+	set := func(field string) *entry {
+		if e := merged[prefix+".oauth."+field]; e != nil && !isZero(e.val) {
+			return e
+		}
+		return nil
+	}
+	secret, key, id := set("client_secret"), set("private_key_file"), set("client_id")
+	if secret != nil && id == nil {
 		report(secret, "a client_secret needs a client_id")
+	}
+	if key != nil && id == nil {
+		report(key, "a private_key_file needs a client_id")
+	}
+	if secret != nil && key != nil {
+		report(key, "a client authenticates with a client_secret or a private_key_file, not both")
+	}
+	if g := set("grant"); g != nil && g.val == GrantClientCredentials && (id == nil || secret == nil && key == nil) {
+		report(g, "the client_credentials grant needs a client_id and a client_secret or private_key_file")
 	}
 }
 
@@ -412,6 +429,10 @@ func applyWorkspaceServer(merged map[string]*entry, doc *layerDoc, name string, 
 		}
 		if w.pattern == "servers.*.oauth.client_secret" && !isZero(w.val) {
 			errs.add(w.file, w.pos, w.key, "the workspace layer cannot set a client secret (only %s and user config can)", LayerSystem)
+			ok = false
+		}
+		if w.pattern == "servers.*.oauth.private_key_file" && !isZero(w.val) {
+			errs.add(w.file, w.pos, w.key, "the workspace layer cannot name a private key (only %s and user config can)", LayerSystem)
 			ok = false
 		}
 	}

@@ -494,6 +494,8 @@ func TestWorkspaceServers(t *testing.T) {
 			wantErr: `server "gh" is defined by user config`},
 		{name: "oauth client secret", workspace: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n[servers.web.oauth]\nclient_id = \"astrid\"\nclient_secret = \"s3cret\"\n",
 			wantErr: "servers.web.oauth.client_secret: the workspace layer cannot set a client secret"},
+		{name: "oauth private key", workspace: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n[servers.web.oauth]\nclient_id = \"astrid\"\ngrant = \"client_credentials\"\nprivate_key_file = \"/home/u/.ssh/id_ecdsa\"\n",
+			wantErr: "servers.web.oauth.private_key_file: the workspace layer cannot name a private key"},
 		{name: "oauth of a user server", user: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n", workspace: "[servers.web.oauth]\nclient_id = \"evil\"\n",
 			wantErr: `servers.web.oauth.client_id: server "web" is defined by user config`},
 		{name: "oauth public client", workspace: "[servers.web]\ntransport = \"streamable-http\"\nurl = \"https://mcp.example.com/\"\n[servers.web.oauth]\nclient_id = \"astrid\"\nscopes = [\"read\"]\n",

@@ -148,27 +148,10 @@ func (d Dir) Load(name string) (*Key, error) {
 		return nil, err
 	}
 	p := d.File(name)
-	fi, err := os.Lstat(p)
+	b, err := readPrivateFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s key: %w", name, ErrNotFound)
 	}
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case fi.Mode()&os.ModeSymlink != 0:
-		return nil, fmt.Errorf("key file %s is a symlink; refusing it", p)
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("key file %s is not a regular file", p)
-	case fi.Mode().Perm()&0o077 != 0:
-		return nil, fmt.Errorf("key file %s has mode %04o; it must be 0600 (chmod 600 %s)", p, fi.Mode().Perm(), p)
-	case fi.Size() > 64<<10:
-		return nil, fmt.Errorf("key file %s is %d bytes; not a key", p, fi.Size())
-	}
-	if err := checkOwner(fi, p); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}

@@ -86,8 +86,14 @@
 // Options.OAuth.Authorizer (the frontend shows the URL); the browser comes
 // back to a loopback listener, whose state (and iss, RFC 9207) is checked
 // before the code is exchanged with the PKCE verifier and the resource
-// (RFC 8707), authenticated by client_secret_basic, client_secret_post or
-// none. Tokens are refreshed before expiry and after a 401; a 403
+// (RFC 8707), authenticated by client_secret_basic, client_secret_post,
+// private_key_jwt (RFC 7523: a 5-minute JWT with a fresh jti, for the
+// issuer as audience, signed ES256, ES384, RS256 or EdDSA with the key of
+// oauth.private_key_file) or none. With oauth.grant = "client_credentials"
+// (extension SEP-1046) no user is involved: the configured client gets its
+// token from the token endpoint by its secret or its key, and gets a new
+// one the same way when it expires. Tokens are refreshed before expiry and
+// after a 401; a 403
 // insufficient_scope is a step-up with the scopes demanded, at most
 // maxStepUps per request. Tokens live in Options.OAuth.Dir (one 0600
 // file per server, bound to its URL; a file others can read is refused),

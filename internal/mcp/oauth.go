@@ -274,24 +274,33 @@ func (o *oauthClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// usableToken returns the access token, refreshing it first when it has
-// expired and can be refreshed. A failed refresh leaves the old token:
-// the server's 401 then starts a new authorization.
+// usableToken returns the access token, renewed first when it has expired
+// and can be renewed without the user: by its refresh token, or by the
+// client credentials grant. A failed renewal leaves the old token: the
+// server's 401 then starts a new authorization.
 func (o *oauthClient) usableToken(ctx context.Context) string {
 	r := o.record()
 	if r == nil {
 		return ""
 	}
-	if r.RefreshToken == "" || r.Expiry.IsZero() || time.Until(r.Expiry) > 30*time.Second {
+	clientCredentials := o.cfg.Grant == config.GrantClientCredentials
+	if r.RefreshToken == "" && !clientCredentials || r.Expiry.IsZero() || time.Until(r.Expiry) > 30*time.Second {
 		return r.AccessToken
 	}
 	o.flow.Lock()
 	defer o.flow.Unlock()
 	if cur := o.record(); cur == nil || cur.AccessToken != r.AccessToken {
-		return o.accessToken() // refreshed meanwhile
+		return o.accessToken() // renewed meanwhile
 	}
-	if err := o.refresh(ctx); err != nil {
-		o.log.Warn("mcp oauth refresh failed", "server", o.name, "err", err)
+	var err error
+	if r.RefreshToken != "" {
+		err = o.refresh(ctx)
+	}
+	if clientCredentials && (r.RefreshToken == "" || err != nil) {
+		err = o.authorize(ctx, challenge{params: map[string]string{}}, r.Scopes)
+	}
+	if err != nil {
+		o.log.Warn("mcp oauth renewal failed", "server", o.name, "err", err)
 	}
 	return o.accessToken()
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/audit"
+	"github.com/astrid-runtime/astrid/internal/config"
+	"github.com/astrid-runtime/astrid/internal/keys"
 )
 
 // randomString is n random bytes, base64url without padding.
@@ -34,12 +36,17 @@ func s256(verifier string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// authorize runs the authorization-code flow with PKCE: discovery, the
-// client's identity, the user's consent through the Authorizer and the
-// loopback listener, the token request. held are the scopes of a
-// step-up. The caller holds o.flow. Success and failure are audited.
+// authorize gets tokens by the configured grant: the authorization-code
+// flow with PKCE (discovery, the client's identity, the user's consent
+// through the Authorizer and the loopback listener, the token request),
+// or the client credentials grant. held are the scopes of a step-up. The
+// caller holds o.flow. Success and failure are audited.
 func (o *oauthClient) authorize(ctx context.Context, ch challenge, held []string) error {
-	issuer, scopes, err := o.authorizeFlow(ctx, ch, held)
+	flow := o.authorizeFlow
+	if o.cfg.Grant == config.GrantClientCredentials {
+		flow = o.clientCredentialsFlow
+	}
+	issuer, scopes, err := flow(ctx, ch, held)
 	if err != nil {
 		err = fmt.Errorf("mcp server %s: oauth: %w", o.name, err)
 		o.audit(audit.Denied, err.Error())
@@ -49,28 +56,90 @@ func (o *oauthClient) authorize(ctx context.Context, ch challenge, held []string
 	return nil
 }
 
-func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []string) (string, []string, error) {
+// discovery is where a server's authorization happens: its resource
+// metadata and resource identifier, and its authorization server.
+type discovery struct {
+	prm      *resourceMetadata
+	resource *url.URL
+	issuer   string
+	as       *authServerMetadata
+	// legacy: the server's origin authorizes, as in MCP 2025-03-26.
+	legacy bool
+}
+
+// discover finds the server's authorization server, from the protected
+// resource metadata or, for a server of MCP 2025-03-26 that has none,
+// from its origin.
+func (o *oauthClient) discover(ctx context.Context, ch challenge) (*discovery, error) {
 	if o.serverURL.Scheme != "https" && !isLoopback(o.serverURL.Hostname()) {
-		return "", nil, fmt.Errorf("refusing to send tokens to %s over plain http", o.serverURL.Host)
+		return nil, fmt.Errorf("refusing to send tokens to %s over plain http", o.serverURL.Host)
 	}
-	prm, resource, err := o.discoverResource(ctx, ch)
-	var issuer string
-	var as *authServerMetadata
-	legacy := errors.Is(err, errNoMetadata)
+	d := &discovery{}
+	var err error
+	d.prm, d.resource, err = o.discoverResource(ctx, ch)
+	d.legacy = errors.Is(err, errNoMetadata)
 	switch {
-	case legacy:
-		// A server of MCP 2025-03-26: its origin authorizes.
-		prm = &resourceMetadata{}
-		resource = &url.URL{Scheme: o.serverURL.Scheme, Host: o.serverURL.Host, Path: o.serverURL.Path}
-		as, issuer, err = o.legacyAuthServer(ctx)
+	case d.legacy:
+		d.prm = &resourceMetadata{}
+		d.resource = &url.URL{Scheme: o.serverURL.Scheme, Host: o.serverURL.Host, Path: o.serverURL.Path}
+		d.as, d.issuer, err = o.legacyAuthServer(ctx)
 	case err == nil:
-		issuer = prm.AuthorizationServers[0]
-		as, err = o.discoverAuthServer(ctx, issuer)
+		d.issuer = d.prm.AuthorizationServers[0]
+		d.as, err = o.discoverAuthServer(ctx, d.issuer)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// save stores the tokens tr for the client and discovery d, and returns
+// the scopes granted.
+func (o *oauthClient) save(d *discovery, client oauthClientInfo, tr *tokenResponse, asked []string) ([]string, error) {
+	rec := &oauthRecord{ServerURL: o.serverURL.String(), Issuer: d.issuer, Resource: d.resource.String(), Client: client, Legacy: d.legacy}
+	tr.apply(rec, asked)
+	if err := o.setRecord(rec); err != nil {
+		return nil, err
+	}
+	return rec.Scopes, nil
+}
+
+// clientCredentialsFlow gets a token with the client credentials grant
+// (RFC 6749 section 4.4; MCP extension SEP-1046): Astrid authenticates as
+// the configured client, by its secret or a JWT signed with its private
+// key, and no user is asked.
+func (o *oauthClient) clientCredentialsFlow(ctx context.Context, ch challenge, held []string) (string, []string, error) {
+	d, err := o.discover(ctx, ch)
 	if err != nil {
 		return "", nil, err
 	}
-	scopes := o.selectScopes(ch, prm, held)
+	if g := d.as.GrantTypesSupported; len(g) > 0 && !slices.Contains(g, config.GrantClientCredentials) {
+		return "", nil, fmt.Errorf("the authorization server does not offer the client_credentials grant (it lists %q)", strings.Join(g, " "))
+	}
+	client, err := o.configuredClient(d.as)
+	if err != nil {
+		return "", nil, err
+	}
+	scopes := o.selectScopes(ch, d.prm, held)
+	form := url.Values{"grant_type": {config.GrantClientCredentials}, "resource": {d.resource.String()}}
+	if len(scopes) > 0 {
+		form.Set("scope", strings.Join(scopes, " "))
+	}
+	tr, err := o.tokenRequest(ctx, d.as, client, form)
+	if err != nil {
+		return "", nil, err
+	}
+	granted, err := o.save(d, client, tr, scopes)
+	return d.issuer, granted, err
+}
+
+func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []string) (string, []string, error) {
+	d, err := o.discover(ctx, ch)
+	if err != nil {
+		return "", nil, err
+	}
+	as, issuer, resource := d.as, d.issuer, d.resource
+	scopes := o.selectScopes(ch, d.prm, held)
 	if o.authorizer == nil {
 		return "", nil, &AuthorizationRequiredError{Server: o.name}
 	}
@@ -114,12 +183,8 @@ func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []st
 	if err != nil {
 		return "", nil, err
 	}
-	rec := &oauthRecord{ServerURL: o.serverURL.String(), Issuer: issuer, Resource: resource.String(), Client: client, Legacy: legacy}
-	tr.apply(rec, scopes)
-	if err := o.setRecord(rec); err != nil {
-		return "", nil, err
-	}
-	return issuer, rec.Scopes, nil
+	granted, err := o.save(d, client, tr, scopes)
+	return issuer, granted, err
 }
 
 // refresh trades the refresh token for a new access token. A refused
@@ -192,17 +257,8 @@ func (o *oauthClient) listen(prev *oauthRecord, issuer string) (net.Listener, *u
 // client ID metadata document, a registration kept for this issuer and
 // redirect URL, or a new dynamic registration.
 func (o *oauthClient) identify(ctx context.Context, as *authServerMetadata, issuer, redirect string, prev *oauthRecord) (oauthClientInfo, error) {
-	supported := as.TokenEndpointAuthMethodsSupported
 	if o.cfg.ClientID != "" {
-		c := oauthClientInfo{ID: o.cfg.ClientID, Secret: o.cfg.ClientSecret, AuthMethod: "none"}
-		if c.Secret != "" {
-			m, err := secretMethod(supported)
-			if err != nil {
-				return c, err
-			}
-			c.AuthMethod = m
-		}
-		return c, nil
+		return o.configuredClient(as)
 	}
 	if as.ClientIDMetadataDocumentSupported && o.cfg.ClientMetadataURL != "" {
 		return oauthClientInfo{ID: o.cfg.ClientMetadataURL, AuthMethod: "none"}, nil
@@ -214,6 +270,27 @@ func (o *oauthClient) identify(ctx context.Context, as *authServerMetadata, issu
 		return oauthClientInfo{}, errNoClient
 	}
 	return o.register(ctx, as, issuer, redirect)
+}
+
+// configuredClient is the pre-registered client of the configuration:
+// public, or authenticated by its secret or its private key.
+func (o *oauthClient) configuredClient(as *authServerMetadata) (oauthClientInfo, error) {
+	supported := as.TokenEndpointAuthMethodsSupported
+	c := oauthClientInfo{ID: o.cfg.ClientID, Secret: o.cfg.ClientSecret, AuthMethod: "none"}
+	switch {
+	case o.cfg.PrivateKeyFile != "":
+		if len(supported) > 0 && !slices.Contains(supported, "private_key_jwt") {
+			return c, fmt.Errorf("the token endpoint does not accept private_key_jwt (it lists %q)", strings.Join(supported, " "))
+		}
+		c.AuthMethod, c.KeyFile = "private_key_jwt", o.cfg.PrivateKeyFile
+	case c.Secret != "":
+		m, err := secretMethod(supported)
+		if err != nil {
+			return c, err
+		}
+		c.AuthMethod = m
+	}
+	return c, nil
 }
 
 // secretMethod picks how to send a client secret to the token endpoint.
@@ -332,6 +409,22 @@ func (o *oauthClient) tokenRequest(ctx context.Context, as *authServerMetadata, 
 		form.Set("client_id", client.ID)
 		form.Set("client_secret", client.Secret)
 	case "client_secret_basic":
+	case "private_key_jwt":
+		key, err := keys.ReadSigner(client.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		aud := as.Issuer
+		if aud == "" {
+			aud = as.TokenEndpoint
+		}
+		a, err := clientAssertion(key, client.ID, aud, as.SigningAlgs, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", client.ID)
+		form.Set("client_assertion_type", assertionType)
+		form.Set("client_assertion", a)
 	default:
 		form.Set("client_id", client.ID)
 	}

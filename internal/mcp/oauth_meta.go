@@ -107,6 +107,10 @@ type authServerMetadata struct {
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported"`
 	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	// SigningAlgs are the JWS algorithms the token endpoint accepts for
+	// private_key_jwt.
+	SigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
 // maxMetadata bounds a metadata document or token endpoint response.

@@ -35,6 +35,9 @@ type oauthClientInfo struct {
 	ID         string `json:"client_id"`
 	Secret     string `json:"client_secret,omitempty"`
 	AuthMethod string `json:"auth_method"`
+	// KeyFile is the private key of a private_key_jwt client (the key
+	// itself is read from it at each use, never stored here).
+	KeyFile string `json:"key_file,omitempty"`
 	// Registered marks a client from dynamic registration, valid for
 	// Issuer and RedirectURI only.
 	Registered  bool   `json:"registered,omitempty"`

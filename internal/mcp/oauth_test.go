@@ -44,6 +44,10 @@ type fakeAuth struct {
 	withhold   string // a scope the token endpoint never grants
 	prmStatus  int    // when set, the protected resource metadata answers this status
 	asStatus   int    // when set, the authorization server metadata answers this status
+	// The metadata's token_endpoint_auth_methods_supported (nil: "none"),
+	// grant_types_supported and signing algorithms (nil: left out).
+	authMethods, grantsOffered, signingAlgs []string
+	cc                                      ccClient // the client_credentials client
 
 	mu       sync.Mutex
 	codes    map[string]codeGrant
@@ -53,6 +57,7 @@ type fakeAuth struct {
 	grants   []string // grant types of token requests
 	issued   []string // every token and code handed out
 	pkceOK   int
+	denied   int // requests to /mcp answered 401
 }
 
 type codeGrant struct {
@@ -81,9 +86,20 @@ func newFakeAuth(t *testing.T) *fakeAuth {
 		if iss == "" {
 			iss = f.ts.URL
 		}
-		writeJSON(w, map[string]any{"issuer": iss, "authorization_endpoint": f.ts.URL + "/authorize", "token_endpoint": f.ts.URL + "/token",
+		methods := f.authMethods
+		if methods == nil {
+			methods = []string{"none"}
+		}
+		md := map[string]any{"issuer": iss, "authorization_endpoint": f.ts.URL + "/authorize", "token_endpoint": f.ts.URL + "/token",
 			"registration_endpoint": f.ts.URL + "/register", "response_types_supported": []string{"code"},
-			"code_challenge_methods_supported": []string{"S256"}, "token_endpoint_auth_methods_supported": []string{"none"}})
+			"code_challenge_methods_supported": []string{"S256"}, "token_endpoint_auth_methods_supported": methods}
+		if f.grantsOffered != nil {
+			md["grant_types_supported"] = f.grantsOffered
+		}
+		if f.signingAlgs != nil {
+			md["token_endpoint_auth_signing_alg_values_supported"] = f.signingAlgs
+		}
+		writeJSON(w, md)
 	})
 	mux.HandleFunc("POST /register", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
@@ -186,6 +202,25 @@ func (f *fakeAuth) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		scopes = s
+	case "client_credentials":
+		if err := f.cc.authenticate(r, f.ts.URL); err != nil {
+			f.t.Logf("fake authorization server: client_credentials refused: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			writeJSON(w, map[string]string{"error": "invalid_client", "error_description": err.Error()})
+			return
+		}
+		if r.PostForm.Get("resource") != f.ts.URL+"/mcp" {
+			fail("invalid_target")
+			return
+		}
+		scopes = strings.Fields(r.PostForm.Get("scope"))
+		at := f.random()
+		f.mu.Lock()
+		f.tokens[at] = scopes
+		f.mu.Unlock()
+		// No refresh token: the client asks again (RFC 6749 4.4.3).
+		writeJSON(w, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 3600, "scope": strings.Join(scopes, " ")})
+		return
 	default:
 		fail("unsupported_grant_type")
 		return
@@ -207,6 +242,9 @@ func (f *fakeAuth) protect(next http.Handler) http.Handler {
 		scopes, known := f.tokens[tok]
 		f.mu.Unlock()
 		if !ok || !known {
+			f.mu.Lock()
+			f.denied++
+			f.mu.Unlock()
 			h := fmt.Sprintf(`Bearer error="invalid_token", resource_metadata="%s"`, prm)
 			if f.prmStatus != 0 {
 				h = `Bearer error="invalid_token"` // a server without the metadata names none

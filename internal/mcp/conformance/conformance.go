@@ -8,7 +8,7 @@
 // The suite runs the command with the server's URL as the last argument,
 // the scenario's name in MCP_CONFORMANCE_SCENARIO and, for some
 // scenarios, a JSON context in MCP_CONFORMANCE_CONTEXT (a pre-registered
-// client_id and client_secret). For every scenario the client connects
+// client_id with its client_secret or private_key_pem). For every scenario the client connects
 // over Streamable HTTP, initializes, lists the tools, calls each tool once
 // with arguments made from its input schema, and disconnects.
 //
@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/astrid-runtime/astrid/internal/approval"
@@ -46,12 +47,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fmt.Fprintln(stderr, "usage: astrid-mcp-conformance SERVER_URL")
 		return 2
 	}
-	oauth, err := oauthConfig(getenv("MCP_CONFORMANCE_CONTEXT"))
+	scenario := getenv("MCP_CONFORMANCE_SCENARIO")
+	oauth, cleanup, err := oauthConfig(scenario, getenv("MCP_CONFORMANCE_CONTEXT"))
+	defer cleanup()
 	if err != nil {
 		fmt.Fprintln(stderr, "astrid-mcp-conformance:", err)
 		return 2
 	}
-	if err := Run(ctx, args[len(args)-1], getenv("MCP_CONFORMANCE_SCENARIO"), oauth, stdout); err != nil {
+	if err := Run(ctx, args[len(args)-1], scenario, oauth, stdout); err != nil {
 		fmt.Fprintln(stderr, "astrid-mcp-conformance:", err)
 		return 1
 	}
@@ -63,21 +66,42 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 const ClientMetadataURL = "https://conformance-test.local/client-metadata.json"
 
 // oauthConfig is the server's [oauth] table: the client metadata URL, and
-// the pre-registered client of the scenario's context, if any.
-func oauthConfig(contextJSON string) (config.ServerOAuth, error) {
-	c := config.ServerOAuth{ClientMetadataURL: ClientMetadataURL}
+// the pre-registered client of the scenario's context, if any. The
+// auth/client-credentials-* scenarios (extension SEP-1046) use the client
+// credentials grant, with the context's client secret or its private key,
+// which is written to a 0600 file that cleanup removes.
+func oauthConfig(scenario, contextJSON string) (c config.ServerOAuth, cleanup func(), err error) {
+	c = config.ServerOAuth{ClientMetadataURL: ClientMetadataURL}
+	cleanup = func() {}
 	if contextJSON == "" {
-		return c, nil
+		return c, cleanup, nil
 	}
 	var sc struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
+		ClientID      string `json:"client_id"`
+		ClientSecret  string `json:"client_secret"`
+		PrivateKeyPEM string `json:"private_key_pem"`
 	}
 	if err := json.Unmarshal([]byte(contextJSON), &sc); err != nil {
-		return c, fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
+		return c, cleanup, fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
 	}
 	c.ClientID, c.ClientSecret = sc.ClientID, sc.ClientSecret
-	return c, nil
+	if strings.HasPrefix(scenario, "auth/client-credentials") {
+		c.Grant = config.GrantClientCredentials
+	}
+	if sc.PrivateKeyPEM != "" {
+		f, err := os.CreateTemp("", "astrid-conformance-key-*.pem") // mode 0600
+		if err != nil {
+			return c, cleanup, err
+		}
+		cleanup = func() { os.Remove(f.Name()) }
+		_, err = f.WriteString(sc.PrivateKeyPEM)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		c.PrivateKeyFile = f.Name()
+		return c, cleanup, err
+	}
+	return c, cleanup, nil
 }
 
 // Run connects to url, calls every tool once and disconnects.
