@@ -148,7 +148,8 @@ func (e *env) waitTool(tool string) {
 // the real astridd: a scripted model calls its tools, and a scripted user
 // answers through frontend.Run over the daemon's API: approvals for every
 // call, the sampling form (the model answers the server), the
-// elicitation form with every kind of field, a URL elicitation (whose
+// elicitation form with every kind of field, both again as tasks of the
+// client (the server polls them), a URL elicitation (whose
 // secret the model never sees), roots, progress, a tool run as a task,
 // resources and prompts, and a long call cancelled by the user.
 func TestEverythingThroughTheDaemon(t *testing.T) {
@@ -167,6 +168,8 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 		`{"expect": {"tool_results": 1}, ` + call("c2", p+"trigger-long-running-operation", map[string]any{"duration": 1, "steps": 2})[1:],
 		`{"expect": {"tool_results": 1}, ` + call("c3", p+"trigger-sampling-request", map[string]any{"prompt": "say hi", "maxTokens": 20})[1:],
 		`{"expect": {"tool_results": 1}, ` + call("c4", p+"trigger-elicitation-request", map[string]any{})[1:],
+		`{"expect": {"tool_results": 1}, ` + call("c11", p+"trigger-sampling-request-async", map[string]any{"prompt": "say hi", "maxTokens": 20})[1:],
+		`{"expect": {"tool_results": 1}, ` + call("c12", p+"trigger-elicitation-request-async", map[string]any{})[1:],
 		`{"expect": {"tool_results": 1}, ` + call("c5", p+"get-roots-list", map[string]any{})[1:],
 		`{"expect": {"tool_results": 1}, ` + call("c6", p+"simulate-research-query", map[string]any{"topic": "otters"})[1:],
 		`{"expect": {"tool_results": 1}, ` + call("c7", "mcp_read_resource", map[string]any{"server": "everything", "uri": "demo://resource/dynamic/text/1"})[1:],
@@ -229,11 +232,14 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 				p + "echo":                        {"Echo: hi"},
 				p + "trigger-sampling-request":    {"hello from the model"},
 				p + "trigger-elicitation-request": {"User provided the requested information", "Ada"},
-				p + "get-roots-list":              {e.ws},
-				p + "simulate-research-query":     {"otters"},
-				"mcp_read_resource":               {"demo://resource/dynamic/text/1"},
-				"mcp_get_prompt":                  {"What's weather in Rome, Lazio?"},
-				p + "trigger-url-elicitation":     {"[URL shown to the user: login.example.org]"},
+				// Run as tasks of the client, polled by the server.
+				p + "trigger-sampling-request-async":    {"[COMPLETED]", "hello from the model"},
+				p + "trigger-elicitation-request-async": {"[COMPLETED]", "Ada"},
+				p + "get-roots-list":                    {e.ws},
+				p + "simulate-research-query":           {"otters"},
+				"mcp_read_resource":                     {"demo://resource/dynamic/text/1"},
+				"mcp_get_prompt":                        {"What's weather in Rome, Lazio?"},
+				p + "trigger-url-elicitation":           {"[URL shown to the user: login.example.org]"},
 			} {
 				r := one(tool)
 				for _, w := range want {
@@ -251,12 +257,13 @@ func TestEverythingThroughTheDaemon(t *testing.T) {
 
 			// The sampling request and the server's form reached the
 			// user as forms; the elicitation's fields were all rendered.
+			// (The first of each: the async tools ask again, as tasks.)
 			var sampling, survey *frontend.Form
 			for i, f := range user.forms {
 				switch {
-				case f.Sampling:
+				case f.Sampling && sampling == nil:
 					sampling = &user.forms[i]
-				case strings.Contains(f.Message, "Please provide inputs"):
+				case strings.Contains(f.Message, "Please provide inputs") && survey == nil:
 					survey = &user.forms[i]
 				}
 			}

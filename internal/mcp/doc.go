@@ -109,4 +109,12 @@
 // each is rate limited per server. The session of such a request is the
 // one session with a tool call running on that server, or "" when that is
 // not a single session. Omitted form fields get the schema's defaults.
+//
+// A server may ask that its sampling or elicitation request run as a task
+// of the client (tasks.requests in the client's capabilities;
+// clienttasks.go): the client answers with the task at once, the request
+// takes the same way to the human in the background, and the server polls
+// tasks/get, waits on tasks/result, lists and cancels its own tasks (no
+// other connection's). Tasks are kept at most their ttl and 10 minutes,
+// 32 per connection, and end with the connection.
 package mcp

@@ -78,13 +78,33 @@ func TestEverything(t *testing.T) {
 			if got := e.ok(p+"trigger-elicitation-request", map[string]any{}); !strings.Contains(got, "accept") {
 				t.Errorf("elicitation = %q", got)
 			}
+			// Client-side tasks: the server asks that its sampling and
+			// elicitation requests run as tasks of the client, polls them
+			// with tasks/get and fetches them with tasks/result.
+			sampled, asked := len(e.sampled), len(e.elicited)
+			got := e.ok(p+"trigger-sampling-request-async", map[string]any{"prompt": "say hi", "maxTokens": 20})
+			t.Logf("async sampling: %.600s", got)
+			if !strings.Contains(got, "[COMPLETED]") || !strings.Contains(got, "hello from the model") || !strings.Contains(got, "Poll 1: completed") {
+				t.Errorf("async sampling = %.600q", got)
+			}
+			if len(e.sampled) != sampled+1 || e.sampled[sampled].Session != "s1" {
+				t.Errorf("async sampling requests = %+v", e.sampled[sampled:])
+			}
+			got = e.ok(p+"trigger-elicitation-request-async", map[string]any{})
+			t.Logf("async elicitation: %.600s", got)
+			if !strings.Contains(got, "[COMPLETED]") || !strings.Contains(got, "accept") {
+				t.Errorf("async elicitation = %.600q", got)
+			}
+			if len(e.elicited) != asked+1 || !strings.Contains(e.elicited[asked].Message, "async task demo") {
+				t.Errorf("async elicitations = %+v", e.elicited[asked:])
+			}
 			// Roots: the session's workspace.
 			if got := e.ok(p+"get-roots-list", map[string]any{}); !strings.Contains(got, e.ws) {
 				t.Errorf("roots = %q", got)
 			}
 			// Tasks: the research tool runs as a task, polled to the end;
 			// its status changes are events of the calling session.
-			got := e.ok(p+"simulate-research-query", map[string]any{"topic": "otters"})
+			got = e.ok(p+"simulate-research-query", map[string]any{"topic": "otters"})
 			t.Logf("research: %.300s", got)
 			if !strings.Contains(strings.ToLower(got), "otters") {
 				t.Errorf("research = %q", got)
@@ -95,7 +115,7 @@ func TestEverything(t *testing.T) {
 			// input_required: the task's elicitation comes through
 			// tasks/result and is answered by the scripted frontend.
 			before = len(e.eventsOf("task"))
-			asked := len(e.elicited)
+			asked = len(e.elicited)
 			got = e.ok(p+"simulate-research-query", map[string]any{"topic": "python", "ambiguous": true})
 			if !strings.Contains(got, "User accepted without selection") {
 				t.Errorf("ambiguous research = %.500q", got)

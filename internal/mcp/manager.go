@@ -786,12 +786,15 @@ func (s *server) connect(ctx context.Context) (c *conn, err error) {
 		opts = append(opts, client.WithElicitationHandler(elicitationHandler{c}))
 		caps.Elicitation = &mcpgo.ElicitationCapability{Form: &struct{}{}, URL: &struct{}{}}
 	}
-	opts = append(opts, client.WithClientCapabilities(caps))
-	c.client = client.NewClient(tr, opts...)
-	c.client.OnNotification(c.onNotification)
 	// The connection's own context: server requests are handled in it,
 	// and it ends when the connection is closed.
 	c.life, c.endLife = context.WithCancel(context.Background())
+	if caps.Tasks = clientTasksCapability(s.m.o.Sampler != nil, s.m.o.Elicitor != nil); caps.Tasks != nil {
+		c.tap.tasks = newClientTasks(c.life)
+	}
+	opts = append(opts, client.WithClientCapabilities(caps))
+	c.client = client.NewClient(tr, opts...)
+	c.client.OnNotification(c.onNotification)
 	if err := c.client.Start(c.life); err != nil {
 		return nil, fmt.Errorf("mcp server %s: start: %w", s.name, c.explain(err))
 	}

@@ -163,6 +163,9 @@ type tap struct {
 	inner  transport.Interface
 	isHTTP bool
 	ids    atomic.Int64
+	// tasks, when set before the client starts, serves the server's
+	// task requests in front of the SDK's handler.
+	tasks *clientTasks
 }
 
 func (t *tap) Start(ctx context.Context) error { return t.inner.Start(ctx) }
@@ -218,6 +221,9 @@ func (t *tap) Close() error { return t.inner.Close() }
 func (t *tap) GetSessionId() string { return t.inner.GetSessionId() }
 
 func (t *tap) SetRequestHandler(h transport.RequestHandler) {
+	if t.tasks != nil {
+		h = t.tasks.handler(h)
+	}
 	if b, ok := t.inner.(transport.BidirectionalInterface); ok {
 		b.SetRequestHandler(h)
 	}
