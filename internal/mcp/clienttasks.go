@@ -23,8 +23,9 @@ import (
 //
 // Tasks belong to one connection: a server sees only the tasks it created,
 // and they end with the connection. Their IDs are random. At most
-// maxClientTasks are kept (an ended one makes room for a new one); a
-// request beyond that is refused, not queued.
+// maxClientTasks are kept (an ended one makes room for a new one), and as
+// many tasks/result requests may wait at once; a request beyond either is
+// refused, not queued.
 
 const (
 	maxClientTasks = 32
@@ -63,8 +64,9 @@ type clientTasks struct {
 	life context.Context // the connection's: tasks run in it
 	now  func() time.Time
 
-	mu sync.Mutex
-	m  map[string]*clientTask // guarded by mu
+	mu      sync.Mutex
+	m       map[string]*clientTask // guarded by mu
+	waiting int                    // guarded by mu; tasks/result requests waiting
 }
 
 func newClientTasks(life context.Context) *clientTasks {
@@ -265,9 +267,20 @@ func (ts *clientTasks) serve(ctx context.Context, req transport.JSONRPCRequest) 
 		close(t.done)
 		return result(req.ID, t.view())
 	}
-	// tasks/result: wait for a terminal status.
+	// tasks/result: wait for a terminal status. A server may not park
+	// more waits than it can have tasks.
+	if ts.waiting >= maxClientTasks {
+		ts.mu.Unlock()
+		return transport.NewJSONRPCErrorResponse(req.ID, mcpgo.INTERNAL_ERROR, fmt.Sprintf("at most %d tasks/result requests may wait at once", maxClientTasks), nil)
+	}
+	ts.waiting++
 	done := t.done
 	ts.mu.Unlock()
+	defer func() {
+		ts.mu.Lock()
+		ts.waiting--
+		ts.mu.Unlock()
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():

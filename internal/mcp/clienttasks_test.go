@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,11 +57,10 @@ func (s *stubHandler) ctx(i int) context.Context {
 	return s.ctxs[i]
 }
 
-var taskReqID int
+var taskReqID atomic.Int64
 
 func taskReq(method string, params any) transport.JSONRPCRequest {
-	taskReqID++
-	return transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(int64(taskReqID)), Method: method, Params: params}
+	return transport.JSONRPCRequest{JSONRPC: "2.0", ID: mcpgo.NewRequestId(taskReqID.Add(1)), Method: method, Params: params}
 }
 
 // samplingParams are a sampling request's params, task-augmented with
@@ -205,6 +205,25 @@ func TestClientTasksRefused(t *testing.T) {
 	for _, bad := range []any{-5, "soon", map[string]any{}} {
 		if _, e := call(t, h, taskReq(string(mcpgo.MethodElicitationCreate), map[string]any{"message": "m", "task": map[string]any{"ttl": bad}})); e == nil || e.Code != mcpgo.INVALID_PARAMS {
 			t.Errorf("ttl %v: %v", bad, e)
+		}
+	}
+	// At most maxClientTasks waits on tasks/result at once: a server
+	// cannot park goroutines without bound.
+	waits := make(chan *mcpgo.JSONRPCErrorDetails, maxClientTasks+1)
+	ctx, cancel := context.WithCancel(t.Context())
+	for range maxClientTasks + 1 {
+		go func() {
+			resp, _ := h(ctx, taskReq(methodTasksResult, byID(id)))
+			waits <- resp.Error
+		}()
+	}
+	if e := <-waits; e == nil || !strings.Contains(e.Message, "may wait at once") {
+		t.Errorf("wait %d: %v", maxClientTasks+1, e)
+	}
+	cancel()
+	for range maxClientTasks {
+		if e := <-waits; e == nil || e.Code != mcpgo.REQUEST_INTERRUPTED {
+			t.Errorf("a wait whose request ended: %v", e)
 		}
 	}
 	// At most maxClientTasks running: the next is refused, not queued.
