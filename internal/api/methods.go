@@ -782,10 +782,13 @@ func (p ServerParams) Validate() error { return required("name", p.Name) }
 // streamable-http server in the daemon (ErrNotFound if not configured).
 // Show URL, with Domain prominently, to the user; their browser comes back
 // to RedirectURL, a loopback listener of the daemon's machine. Then call
-// astrid.finishServerLogin with Login. astrid.serverLogout (params:
+// astrid.finishServerLogin with Login. When Done is set instead, the
+// server was authorized without the user (the client credentials grant):
+// there is nothing to show or finish. astrid.serverLogout (params:
 // ServerParams, result Empty) forgets a server's tokens and client
 // registration.
 type ServerLogin struct {
+	Done        bool     `json:"done,omitempty"`
 	Login       string   `json:"login"`
 	Server      string   `json:"server"`
 	URL         string   `json:"url"`

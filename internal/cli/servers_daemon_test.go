@@ -3,9 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/astrid-runtime/astrid/internal/api"
@@ -54,6 +59,54 @@ func TestServersLoginLogout(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// TestServersLoginClientCredentials: `servers login` of a server
+// configured for the client credentials grant authorizes at once, with
+// no URL to open, and the daemon keeps the token (0600).
+func TestServersLoginClientCredentials(t *testing.T) {
+	var ts *httptest.Server
+	var grants atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"resource": %q, "authorization_servers": [%q]}`, ts.URL+"/mcp", ts.URL)
+	})
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"issuer": %q, "authorization_endpoint": %q, "token_endpoint": %q, "response_types_supported": ["code"],
+			"code_challenge_methods_supported": ["S256"], "grant_types_supported": ["client_credentials"],
+			"token_endpoint_auth_methods_supported": ["client_secret_basic"]}`, ts.URL, ts.URL+"/authorize", ts.URL+"/token")
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := r.BasicAuth()
+		if r.ParseForm() != nil || r.PostForm.Get("grant_type") != "client_credentials" || !ok || id != "machine" || secret != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error": "invalid_client"}`)
+			return
+		}
+		grants.Add(1)
+		io.WriteString(w, `{"access_token": "cc-token", "token_type": "Bearer", "expires_in": 3600}`)
+	})
+	ts = httptest.NewServer(mux)
+	defer ts.Close()
+
+	te := newTestEnv(t)
+	te.write(t, "home/config.toml", fmt.Sprintf("[servers.web]\ntransport = \"streamable-http\"\nurl = %q\n[servers.web.oauth]\ngrant = \"client_credentials\"\nclient_id = \"machine\"\nclient_secret = \"s3cret\"\n", ts.URL+"/mcp"))
+	serveTestDaemon(t, te, func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+		m, err := mcp.New(mcp.Options{Servers: deps.Config.Servers, HealthInterval: -1, Audit: deps.Core.Audit,
+			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()}})
+		if err != nil {
+			return nil, err
+		}
+		return mcpOnly{&runtime.Backend{Unavailable: daemon.Unavailable{Reason: "test"}, MCP: m}}, nil
+	})
+	stdout, stderr, code := te.run(t, "servers", "login", "web")
+	if code != 0 || !strings.Contains(stdout, "authorized: web") || strings.Contains(stderr, "open this URL") || grants.Load() != 1 {
+		t.Fatalf("login: exit %d, %d grants, %s%s", code, grants.Load(), stdout, stderr)
+	}
+	fi, err := os.Stat(filepath.Join(te.tmp, "home", "mcp-oauth", "web.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
 	}
 }
 

@@ -39,6 +39,10 @@ func newServersLoginCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if l.Done {
+				fmt.Fprintf(env.Stdout, "authorized: %s (as its configured client; no browser needed)\n", args[0])
+				return nil
+			}
 			fmt.Fprintf(env.Stderr, "To authorize Astrid at %s for MCP server %s, open this URL in a browser on this machine:\n\n  %s\n\nWaiting for the browser to come back to %s ...\n",
 				frontend.SanitizeLine(l.Domain), frontend.SanitizeLine(l.Server), frontend.SanitizeLine(l.URL), frontend.SanitizeLine(l.RedirectURL))
 			if err := c.FinishServerLogin(ctx, l.Login); err != nil {

@@ -93,7 +93,8 @@ func (ls *serverLogins) begin(ctx context.Context, server string, login loginFun
 	case <-l.done:
 		ls.forget(l.id)
 		if l.err == nil {
-			return api.ServerLogin{}, fmt.Errorf("mcp server %s: the login ended without asking the user", server)
+			// Authorized without the user: the client credentials grant.
+			return api.ServerLogin{Server: server, Done: true}, nil
 		}
 		return api.ServerLogin{}, l.err
 	case <-wait.C:

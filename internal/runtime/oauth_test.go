@@ -111,6 +111,23 @@ func TestServerLoginFailures(t *testing.T) {
 	}
 }
 
+// TestServerLoginWithoutTheUser: a flow that authorizes without asking
+// (the client credentials grant) is done at once; nothing waits for a
+// browser and nothing is left to finish.
+func TestServerLoginWithoutTheUser(t *testing.T) {
+	var ls serverLogins
+	l, err := ls.begin(context.Background(), "machine", func(context.Context, string, mcp.Authorizer) error { return nil })
+	if err != nil || !l.Done || l.Server != "machine" || l.Login != "" || l.URL != "" {
+		t.Fatalf("login %+v, %v", l, err)
+	}
+	ls.mu.Lock()
+	n := len(ls.m)
+	ls.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d logins kept", n)
+	}
+}
+
 func TestServerLoginStepUpIsRefused(t *testing.T) {
 	var ls serverLogins
 	twice := func(ctx context.Context, server string, a mcp.Authorizer) error {
