@@ -83,7 +83,10 @@
 // document (client_metadata_url) where supported, or a dynamic
 // registration. Scopes: the configured ones, else the challenge's, else
 // scopes_supported, else none. The user consents through
-// Options.OAuth.Authorizer (the frontend shows the URL); the browser comes
+// Options.OAuth.Authorizer (the frontend shows the URL; the request names
+// the session whose tool call needs it, for a step-up, and with
+// OAuthOptions.SessionsOnly one that no session needs goes no further than
+// *AuthorizationRequiredError); the browser comes
 // back to a loopback listener, whose state (and iss, RFC 9207) is checked
 // before the code is exchanged with the PKCE verifier and the resource
 // (RFC 8707), authenticated by client_secret_basic, client_secret_post,

@@ -25,6 +25,11 @@ type OAuthOptions struct {
 	// server that needs a new authorization fails with
 	// *AuthorizationRequiredError; stored tokens and refreshes still work.
 	Authorizer Authorizer
+	// SessionsOnly says the Authorizer asks only through the session whose
+	// tool call needs the authorization: one needed with no single session
+	// calling (a start, a health check) fails at once with
+	// *AuthorizationRequiredError, before any listener or registration.
+	SessionsOnly bool
 	// Dir holds one token file per server (mode 0600 in a 0700
 	// directory), normally $ASTRID_HOME/mcp-oauth. Empty keeps tokens in
 	// memory for the life of the Manager.
@@ -51,6 +56,10 @@ type Authorizer interface {
 type AuthorizationRequest struct {
 	// Server is the configured name of the MCP server.
 	Server string
+	// Session is the session whose tool call needs the authorization (a
+	// step-up, an expired grant), or "" when none does or several do
+	// (a start, `astrid servers login`).
+	Session string
 	// URL is the authorization URL; Domain its host, to show.
 	URL    string
 	Domain string
@@ -91,6 +100,11 @@ type oauthClient struct {
 	clientName string
 	log        *slog.Logger
 	audit      func(decision audit.Decision, text string)
+	// session is the session a request is made for (conn.session), or
+	// nil for a login.
+	session func() string
+	// sessionsOnly: OAuthOptions.SessionsOnly, for a connection's client.
+	sessionsOnly bool
 
 	flow sync.Mutex // serialises refreshes and authorizations
 
@@ -139,6 +153,7 @@ func (c *conn) oauthTransport(base http.RoundTripper) (http.RoundTripper, error)
 	if err != nil {
 		return nil, err
 	}
+	o.session, o.sessionsOnly = c.session, c.srv.m.o.OAuth.SessionsOnly
 	return o, nil
 }
 

@@ -140,7 +140,11 @@ func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []st
 	}
 	as, issuer, resource := d.as, d.issuer, d.resource
 	scopes := o.selectScopes(ch, d.prm, held)
-	if o.authorizer == nil {
+	session := ""
+	if o.session != nil {
+		session = o.session()
+	}
+	if o.authorizer == nil || o.sessionsOnly && session == "" {
 		return "", nil, &AuthorizationRequiredError{Server: o.name}
 	}
 	prev := o.record()
@@ -168,7 +172,7 @@ func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []st
 		q.Set("scope", strings.Join(scopes, " "))
 	}
 	au.RawQuery = q.Encode()
-	req := AuthorizationRequest{Server: o.name, URL: au.String(), Domain: au.Hostname(), Issuer: issuer, Scopes: scopes, RedirectURL: redirect.String()}
+	req := AuthorizationRequest{Server: o.name, Session: session, URL: au.String(), Domain: au.Hostname(), Issuer: issuer, Scopes: scopes, RedirectURL: redirect.String()}
 	back, err := o.waitRedirect(ctx, req, cb)
 	if err != nil {
 		return "", nil, err

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ type fakeAuth struct {
 	// Settings, fixed before use.
 	issuer     string   // "" means the server's URL
 	listScopes []string // scopes tools/list needs
+	callScopes []string // scopes tools/call needs
 	challenge  string   // scope in the 401 challenge
 	tamper     func(q url.Values)
 	withhold   string // a scope the token endpoint never grants
@@ -48,6 +50,7 @@ type fakeAuth struct {
 	// grant_types_supported and signing algorithms (nil: left out).
 	authMethods, grantsOffered, signingAlgs []string
 	cc                                      ccClient // the client_credentials client
+	onRegister                              func()   // called at each dynamic registration
 
 	mu       sync.Mutex
 	codes    map[string]codeGrant
@@ -102,6 +105,9 @@ func newFakeAuth(t *testing.T) *fakeAuth {
 		writeJSON(w, md)
 	})
 	mux.HandleFunc("POST /register", func(w http.ResponseWriter, r *http.Request) {
+		if f.onRegister != nil {
+			f.onRegister()
+		}
 		w.WriteHeader(http.StatusCreated)
 		writeJSON(w, map[string]any{"client_id": "client-" + f.random(), "token_endpoint_auth_method": "none"})
 	})
@@ -233,7 +239,8 @@ func (f *fakeAuth) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt, "scope": strings.Join(scopes, " ")})
 }
 
-// protect demands a known bearer token, and listScopes for tools/list.
+// protect demands a known bearer token, listScopes for tools/list and
+// callScopes for tools/call.
 func (f *fakeAuth) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		prm := f.ts.URL + "/.well-known/oauth-protected-resource/mcp"
@@ -256,12 +263,13 @@ func (f *fakeAuth) protect(next http.Handler) http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		if r.Method == http.MethodPost && len(f.listScopes) > 0 {
+		if r.Method == http.MethodPost && len(f.listScopes)+len(f.callScopes) > 0 {
 			body, _ := readAllLimit(r)
 			var msg struct{ Method string }
 			json.Unmarshal(body, &msg)
-			if msg.Method == "tools/list" && !containsAll(scopes, f.listScopes) {
-				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope="%s", resource_metadata="%s"`, strings.Join(f.listScopes, " "), prm))
+			need := map[string][]string{"tools/list": f.listScopes, "tools/call": f.callScopes}[msg.Method]
+			if !containsAll(scopes, need) {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope="%s", resource_metadata="%s"`, strings.Join(need, " "), prm))
 				http.Error(w, "insufficient scope", http.StatusForbidden)
 				return
 			}
@@ -833,5 +841,45 @@ func TestOAuthURLRules(t *testing.T) {
 	want := []string{"https://as.example/.well-known/oauth-authorization-server/tenant1", "https://as.example/.well-known/openid-configuration/tenant1", "https://as.example/tenant1/.well-known/openid-configuration"}
 	if got := asMetadataURLs(iu); !slices.Equal(got, want) {
 		t.Errorf("asMetadataURLs = %v", got)
+	}
+}
+
+// TestOAuthStepUpDuringACall: a server that demands more scopes for a
+// tool call gets them by a step-up whose request names the calling
+// session (for the runtime to show it there); the start named none.
+func TestOAuthStepUpDuringACall(t *testing.T) {
+	f := newFakeAuth(t)
+	f.callScopes = []string{"read", "write"}
+	fe := &browser{}
+	e := newEnv(t, map[string]config.Server{"web": {Transport: "streamable-http", URL: f.ts.URL + "/mcp", Trusted: true, RestartPolicy: "never"}},
+		func(o *Options) { o.OAuth = OAuthOptions{Authorizer: fe, Dir: t.TempDir(), Timeout: 10 * time.Second} })
+	e.start("web")
+	if got := e.ok("mcp__web__echo", map[string]any{"text": "hi"}); !strings.Contains(got, "hi") {
+		t.Errorf("echo = %q", got)
+	}
+	fe.mu.Lock()
+	shown := slices.Clone(fe.shown)
+	fe.mu.Unlock()
+	if len(shown) != 2 || shown[0].Session != "" || shown[1].Session != "s1" || !slices.Contains(shown[1].Scopes, "write") {
+		t.Errorf("authorization requests %+v; want the start's (no session), then the call's step-up for s1 with write", shown)
+	}
+}
+
+// TestOAuthSessionsOnly: an Authorizer that asks only through sessions is
+// not asked for a start, and the flow stops before it registers a client
+// or listens: the start fails with the login hint.
+func TestOAuthSessionsOnly(t *testing.T) {
+	f := newFakeAuth(t)
+	var registered atomic.Int32
+	f.onRegister = func() { registered.Add(1) }
+	fe := &browser{}
+	e := newEnv(t, map[string]config.Server{"web": {Transport: "streamable-http", URL: f.ts.URL + "/mcp", Trusted: true, RestartPolicy: "never"}},
+		func(o *Options) {
+			o.OAuth = OAuthOptions{Authorizer: fe, SessionsOnly: true, Dir: t.TempDir(), Timeout: 10 * time.Second}
+		})
+	_, err := e.m.Start(context.Background(), "web")
+	var are *AuthorizationRequiredError
+	if !errors.As(err, &are) || fe.count() != 0 || registered.Load() != 0 {
+		t.Fatalf("start: %v; asked %d, registered %d; want the login hint, nobody asked, no registration", err, fe.count(), registered.Load())
 	}
 }

@@ -86,11 +86,12 @@ func NewBackendWith(deps daemon.BackendDeps, prov llm.Provider) (*Backend, error
 			ToolchainDirs: DefaultToolchainDirs, TempRoot: filepath.Join(os.TempDir(), fmt.Sprintf("astrid-mcp-%d", os.Getuid())),
 			HealthInterval: time.Duration(deps.Config.Gateway.HealthIntervalSecs) * time.Second,
 			Logger:         deps.Logger,
-			// NOTE: no Authorizer: a server needing a new authorization
-			// during a session fails, telling the user to run `astrid
-			// servers login NAME` (a login through the daemon, oauth.go,
-			// brings its own); stored tokens are used and refreshed.
-			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()},
+			// NOTE: the runtime asks the calling session's frontends for
+			// an authorization a tool call needs (Runtime.Authorize); one
+			// with no session to ask fails, telling the user to run
+			// `astrid servers login NAME` (a login through the daemon,
+			// oauth.go, brings its own Authorizer).
+			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir(), Authorizer: r, SessionsOnly: true},
 			Notify: func(ev mcp.Event) {
 				r.emitMCP(ev)
 				if ev.Kind == "state" && ev.Error != "" {

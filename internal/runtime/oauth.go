@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,33 @@ func (ls *serverLogins) closeAll() {
 		l.cancel()
 		delete(ls.m, id)
 	}
+}
+
+// Authorize implements mcp.Authorizer for the authorizations a server
+// needs during a session: a step-up to more scopes for a tool call, or a
+// grant that expired and could not be refreshed. The authorization URL
+// goes to that session's frontends as a URL elicitation (never to the
+// model); the user who accepts opens it, and the flow's loopback listener
+// waits for the browser. With no single session to ask (a start, a health
+// check) the server needs `astrid servers login`.
+func (r *Runtime) Authorize(ctx context.Context, req mcp.AuthorizationRequest) (string, error) {
+	if req.Session == "" {
+		return "", &mcp.AuthorizationRequiredError{Server: req.Server}
+	}
+	msg := fmt.Sprintf("MCP server %s needs your authorization at %s", req.Server, req.Domain)
+	if len(req.Scopes) > 0 {
+		msg += " for the scopes " + strings.Join(req.Scopes, " ")
+	}
+	msg += ". Open the link in a browser on the machine running Astrid; the call goes on once the browser comes back."
+	res, err := r.Elicit(ctx, mcp.ElicitRequest{ID: newID("auth-"), Server: req.Server, Session: req.Session, Mode: "url",
+		Message: msg, URL: req.URL, Domain: req.Domain})
+	if err != nil {
+		return "", err
+	}
+	if res.Action != "accept" {
+		return "", fmt.Errorf("mcp server %s: the user did not authorize (%s)", req.Server, res.Action)
+	}
+	return "", nil
 }
 
 // BeginServerLogin implements daemon.Backend.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,33 @@ func TestServerLoginStepUpIsRefused(t *testing.T) {
 	}
 	if err := ls.finish(context.Background(), l.Login); err == nil {
 		t.Fatal("a second authorization request with nobody to show it to succeeded")
+	}
+}
+
+// TestAuthorizeAsksTheCallingSession: an authorization a tool call needs
+// is shown to that session's frontends as a URL to open (the model never
+// gets it); accepting lets the flow wait for the browser, declining or no
+// session at all fails it.
+func TestAuthorizeAsksTheCallingSession(t *testing.T) {
+	w := newWorld(t, `{"text": "x"}`, "[security]\napproval_timeout_secs = 5\n")
+	ctx := context.Background()
+	req := mcp.AuthorizationRequest{Server: "web", URL: "https://auth.example/authorize?state=S3CRET", Domain: "auth.example", Scopes: []string{"read", "write"}}
+	var are *mcp.AuthorizationRequiredError
+	if _, err := w.rt.Authorize(ctx, req); !errors.As(err, &are) || are.Server != "web" {
+		t.Fatalf("no session: %v, want the login hint", err)
+	}
+	req.Session = w.session("safe")
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	shown := w.answerElicitations(actx, req.Session, [][2]string{{"accept", ``}, {"decline", ``}})
+	if back, err := w.rt.Authorize(ctx, req); err != nil || back != "" {
+		t.Fatalf("accepted: %q, %v; want \"\" (the loopback listener waits)", back, err)
+	}
+	e := <-shown
+	if e.Mode != "url" || e.URL != req.URL || e.Domain != "auth.example" || e.Server != "web" || !strings.Contains(e.Message, "read write") {
+		t.Errorf("shown %+v", e)
+	}
+	if _, err := w.rt.Authorize(ctx, req); err == nil || !strings.Contains(err.Error(), "did not authorize") {
+		t.Fatalf("declined: %v", err)
 	}
 }
