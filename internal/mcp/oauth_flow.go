@@ -133,6 +133,8 @@ func (o *oauthClient) clientCredentialsFlow(ctx context.Context, ch challenge, h
 	return d.issuer, granted, err
 }
 
+// authorizeFlow is the authorization-code flow with PKCE, through the
+// user: it returns the issuer and the scopes granted.
 func (o *oauthClient) authorizeFlow(ctx context.Context, ch challenge, held []string) (string, []string, error) {
 	d, err := o.discover(ctx, ch)
 	if err != nil {
