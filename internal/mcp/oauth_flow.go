@@ -420,11 +420,8 @@ func (o *oauthClient) tokenRequest(ctx context.Context, as *authServerMetadata, 
 		if err != nil {
 			return nil, err
 		}
-		aud := as.Issuer
-		if aud == "" {
-			aud = as.TokenEndpoint
-		}
-		a, err := clientAssertion(key, client.ID, aud, as.SigningAlgs, time.Now())
+		// The issuer is never empty: discovery checked it, or set it.
+		a, err := clientAssertion(key, client.ID, as.Issuer, as.SigningAlgs, time.Now())
 		if err != nil {
 			return nil, err
 		}

@@ -24,22 +24,27 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // for clock skew, short enough that a captured one is soon useless.
 const assertionLifetime = 5 * time.Minute
 
-// jwsAlg is the JWS algorithm Astrid signs with for key.
-func jwsAlg(key crypto.Signer) (string, error) {
+// jwsSigner returns the JWS algorithm Astrid signs with for key and the
+// signing function (RFC 7518 section 3; RFC 8037 for EdDSA): ECDSA
+// signatures are R || S, each the curve's size.
+func jwsSigner(key crypto.Signer) (string, func(msg []byte) ([]byte, error), error) {
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
 		switch k.Curve.Params().BitSize {
 		case 256:
-			return "ES256", nil
+			return "ES256", func(msg []byte) ([]byte, error) { h := sha256.Sum256(msg); return ecdsaRS(k, h[:], 32) }, nil
 		case 384:
-			return "ES384", nil
+			return "ES384", func(msg []byte) ([]byte, error) { h := sha512.Sum384(msg); return ecdsaRS(k, h[:], 48) }, nil
 		}
 	case *rsa.PrivateKey:
-		return "RS256", nil
+		return "RS256", func(msg []byte) ([]byte, error) {
+			h := sha256.Sum256(msg)
+			return rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, h[:])
+		}, nil
 	case ed25519.PrivateKey:
-		return "EdDSA", nil
+		return "EdDSA", func(msg []byte) ([]byte, error) { return ed25519.Sign(k, msg), nil }, nil
 	}
-	return "", fmt.Errorf("no JWS algorithm for a %T key", key)
+	return "", nil, fmt.Errorf("no JWS algorithm for a %T key", key)
 }
 
 // clientAssertion is the signed JWT a private_key_jwt client
@@ -48,7 +53,7 @@ func jwsAlg(key crypto.Signer) (string, error) {
 // unique (jti). supported are the authorization server's
 // token_endpoint_auth_signing_alg_values_supported; empty allows any.
 func clientAssertion(key crypto.Signer, clientID, audience string, supported []string, now time.Time) (string, error) {
-	alg, err := jwsAlg(key)
+	alg, sign, err := jwsSigner(key)
 	if err != nil {
 		return "", err
 	}
@@ -62,30 +67,11 @@ func clientAssertion(key crypto.Signer, clientID, audience string, supported []s
 	})
 	enc := base64.RawURLEncoding
 	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(claims)
-	sig, err := jwsSign(key, alg, []byte(signing))
+	sig, err := sign([]byte(signing))
 	if err != nil {
 		return "", fmt.Errorf("signing the client assertion: %w", err)
 	}
 	return signing + "." + enc.EncodeToString(sig), nil
-}
-
-// jwsSign signs msg as JWS alg does (RFC 7518 section 3; RFC 8037 for
-// EdDSA): ECDSA signatures are R || S, each the curve's size.
-func jwsSign(key crypto.Signer, alg string, msg []byte) ([]byte, error) {
-	switch alg {
-	case "ES256", "RS256":
-		h := sha256.Sum256(msg)
-		if alg == "RS256" {
-			return key.Sign(rand.Reader, h[:], crypto.SHA256)
-		}
-		return ecdsaRS(key.(*ecdsa.PrivateKey), h[:], 32)
-	case "ES384":
-		h := sha512.Sum384(msg)
-		return ecdsaRS(key.(*ecdsa.PrivateKey), h[:], 48)
-	case "EdDSA":
-		return key.Sign(rand.Reader, msg, crypto.Hash(0))
-	}
-	return nil, fmt.Errorf("unsupported JWS algorithm %s", alg)
 }
 
 func ecdsaRS(key *ecdsa.PrivateKey, digest []byte, size int) ([]byte, error) {
