@@ -165,12 +165,9 @@ func (d Dir) Load(name string) (*Key, error) {
 
 // decode parses the PEM file format.
 func decode(b []byte) (*Key, error) {
-	blk, rest := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("no PEM block")
-	}
-	if len(strings.TrimSpace(string(rest))) != 0 {
-		return nil, errors.New("trailing data after the PEM block")
+	blk, err := decodePEM(b)
+	if err != nil {
+		return nil, err
 	}
 	if blk.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("PEM block type %q, want PRIVATE KEY", blk.Type)
@@ -188,6 +185,19 @@ func decode(b []byte) (*Key, error) {
 		return nil, fmt.Errorf("PEM header Created: %w", err)
 	}
 	return &Key{Private: priv, Created: created}, nil
+}
+
+// decodePEM decodes the one PEM block of a key file; anything after it
+// is an error.
+func decodePEM(b []byte) (*pem.Block, error) {
+	blk, rest := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	if len(strings.TrimSpace(string(rest))) != 0 {
+		return nil, errors.New("trailing data after the PEM block")
+	}
+	return blk, nil
 }
 
 func encode(k *Key) ([]byte, error) {

@@ -7,12 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
 )
 
@@ -74,18 +72,14 @@ func ReadSigner(p string) (crypto.Signer, error) {
 }
 
 func parseSigner(b []byte) (crypto.Signer, error) {
-	blk, rest := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("no PEM block")
-	}
-	if len(strings.TrimSpace(string(rest))) != 0 {
-		return nil, errors.New("trailing data after the PEM block")
+	blk, err := decodePEM(b)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := blk.Headers["Proc-Type"]; ok || blk.Type == "ENCRYPTED PRIVATE KEY" {
 		return nil, errors.New("the key is encrypted; Astrid needs it unencrypted (and the file 0600)")
 	}
 	var key any
-	var err error
 	switch blk.Type {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
