@@ -48,7 +48,6 @@ const (
 // clientTask is one task-augmented request of the server.
 type clientTask struct {
 	id       string
-	method   string
 	status   mcpgo.TaskStatus
 	message  string
 	created  time.Time
@@ -109,7 +108,7 @@ func (ts *clientTasks) handler(h transport.RequestHandler) transport.RequestHand
 			if task != nil {
 				plain := req
 				plain.Params = params
-				return ts.start(req.ID, plain, task, h), nil
+				return ts.start(plain, task, h), nil
 			}
 		}
 		return h(ctx, req)
@@ -119,12 +118,8 @@ func (ts *clientTasks) handler(h transport.RequestHandler) transport.RequestHand
 // taskParams splits a request's params into the params without "task"
 // and the task metadata (nil: not task-augmented).
 func taskParams(raw any) (map[string]json.RawMessage, *mcpgo.TaskParams, error) {
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, nil, err
-	}
 	var params map[string]json.RawMessage
-	if err := json.Unmarshal(b, &params); err != nil || params == nil {
+	if err := decodeParams(raw, &params); err != nil || params == nil {
 		return nil, nil, nil // not an object: the SDK's handler says so
 	}
 	t, ok := params["task"]
@@ -142,9 +137,19 @@ func taskParams(raw any) (map[string]json.RawMessage, *mcpgo.TaskParams, error) 
 	return params, &task, nil
 }
 
-// start creates the task, runs req through h in the background and
-// returns the CreateTaskResult.
-func (ts *clientTasks) start(id mcpgo.RequestId, req transport.JSONRPCRequest, tp *mcpgo.TaskParams, h transport.RequestHandler) *transport.JSONRPCResponse {
+// decodeParams decodes a request's params, as the transport decoded them,
+// into v.
+func decodeParams(raw any, v any) error {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// start creates the task, runs req (its params without the task) through
+// h in the background and returns the CreateTaskResult.
+func (ts *clientTasks) start(req transport.JSONRPCRequest, tp *mcpgo.TaskParams, h transport.RequestHandler) *transport.JSONRPCResponse {
 	ttl := clientTaskTTL
 	if tp.TTL != nil && time.Duration(*tp.TTL)*time.Millisecond < ttl {
 		ttl = time.Duration(*tp.TTL) * time.Millisecond
@@ -157,10 +162,10 @@ func (ts *clientTasks) start(id mcpgo.RequestId, req transport.JSONRPCRequest, t
 	}
 	if len(ts.m) >= maxClientTasks {
 		ts.mu.Unlock()
-		return transport.NewJSONRPCErrorResponse(id, mcpgo.INTERNAL_ERROR, fmt.Sprintf("the client keeps at most %d tasks per server; this request is refused", maxClientTasks), nil)
+		return transport.NewJSONRPCErrorResponse(req.ID, mcpgo.INTERNAL_ERROR, fmt.Sprintf("the client keeps at most %d tasks per server; this request is refused", maxClientTasks), nil)
 	}
 	ctx, cancel := context.WithTimeout(ts.life, ttl)
-	t := &clientTask{id: randomString(18), method: req.Method, status: mcpgo.TaskStatusWorking, message: "waiting for the user",
+	t := &clientTask{id: randomString(18), status: mcpgo.TaskStatusWorking, message: "waiting for the user",
 		created: now, updated: now, ttl: ttl, done: make(chan struct{}), cancel: cancel}
 	ts.m[t.id] = t
 	view := t.view()
@@ -181,18 +186,24 @@ func (ts *clientTasks) start(id mcpgo.RequestId, req transport.JSONRPCRequest, t
 		}
 		ts.finish(t, status, msg, resp)
 	}()
-	return result(id, mcpgo.CreateTaskResult{Task: view})
+	return result(req.ID, mcpgo.CreateTaskResult{Task: view})
 }
 
-// finish moves t to a terminal status, unless it already is (a cancelled
-// task stays cancelled).
+// finish moves t to a terminal status with the request's response,
+// unless it already is (a cancelled task stays cancelled).
 func (ts *clientTasks) finish(t *clientTask, status mcpgo.TaskStatus, msg string, resp *transport.JSONRPCResponse) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if t.status.IsTerminal() {
-		return
+	if !t.status.IsTerminal() {
+		t.response = resp
+		ts.endLocked(t, status, msg)
 	}
-	t.status, t.message, t.response, t.updated = status, clipRunes(msg, 500), resp, ts.now()
+}
+
+// endLocked moves t, not yet ended, to a terminal status and wakes its
+// waiters; the caller holds ts.mu.
+func (ts *clientTasks) endLocked(t *clientTask, status mcpgo.TaskStatus, msg string) {
+	t.status, t.message, t.updated = status, clipRunes(msg, 500), ts.now()
 	close(t.done)
 }
 
@@ -234,9 +245,7 @@ func (ts *clientTasks) serve(ctx context.Context, req transport.JSONRPCRequest) 
 	var p struct {
 		TaskID string `json:"taskId"`
 	}
-	if b, err := json.Marshal(req.Params); err == nil {
-		_ = json.Unmarshal(b, &p)
-	}
+	_ = decodeParams(req.Params, &p) // no taskId: no task, said below
 	ts.mu.Lock()
 	ts.expireLocked(ts.now())
 	if req.Method == methodTasksList {
@@ -263,8 +272,7 @@ func (ts *clientTasks) serve(ctx context.Context, req transport.JSONRPCRequest) 
 			return transport.NewJSONRPCErrorResponse(req.ID, mcpgo.INVALID_PARAMS, fmt.Sprintf("task %s is already %s", t.id, t.status), nil)
 		}
 		t.cancel()
-		t.status, t.message, t.updated = mcpgo.TaskStatusCancelled, "cancelled by the server", ts.now()
-		close(t.done)
+		ts.endLocked(t, mcpgo.TaskStatusCancelled, "cancelled by the server")
 		return result(req.ID, t.view())
 	}
 	// tasks/result: wait for a terminal status. A server may not park
