@@ -32,14 +32,7 @@ func TestServersLoginLogout(t *testing.T) {
 	tokens := filepath.Join(te.tmp, "home", "mcp-oauth", "web.json")
 	te.write(t, "home/mcp-oauth/web.json", `{"server_url":"http://127.0.0.1:1/mcp"}`)
 	os.Chmod(tokens, 0o600)
-	serveTestDaemon(t, te, func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
-		m, err := mcp.New(mcp.Options{Servers: deps.Config.Servers, HealthInterval: -1, Audit: deps.Core.Audit,
-			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()}})
-		if err != nil {
-			return nil, err
-		}
-		return mcpOnly{&runtime.Backend{Unavailable: daemon.Unavailable{Reason: "test"}, MCP: m}}, nil
-	})
+	serveMCPOnly(t, te)
 	stdout, stderr, code := te.run(t, "servers", "logout", "web")
 	if code != 0 || !strings.Contains(stdout, "logged out: web") {
 		t.Fatalf("logout: exit %d, %s%s", code, stdout, stderr)
@@ -92,14 +85,7 @@ func TestServersLoginClientCredentials(t *testing.T) {
 
 	te := newTestEnv(t)
 	te.write(t, "home/config.toml", fmt.Sprintf("[servers.web]\ntransport = \"streamable-http\"\nurl = %q\n[servers.web.oauth]\ngrant = \"client_credentials\"\nclient_id = \"machine\"\nclient_secret = \"s3cret\"\n", ts.URL+"/mcp"))
-	serveTestDaemon(t, te, func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
-		m, err := mcp.New(mcp.Options{Servers: deps.Config.Servers, HealthInterval: -1, Audit: deps.Core.Audit,
-			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()}})
-		if err != nil {
-			return nil, err
-		}
-		return mcpOnly{&runtime.Backend{Unavailable: daemon.Unavailable{Reason: "test"}, MCP: m}}, nil
-	})
+	serveMCPOnly(t, te)
 	stdout, stderr, code := te.run(t, "servers", "login", "web")
 	if code != 0 || !strings.Contains(stdout, "authorized: web") || strings.Contains(stderr, "open this URL") || grants.Load() != 1 {
 		t.Fatalf("login: exit %d, %d grants, %s%s", code, grants.Load(), stdout, stderr)
@@ -108,6 +94,20 @@ func TestServersLoginClientCredentials(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v %v", fi, err)
 	}
+}
+
+// serveMCPOnly serves te's daemon with an mcpOnly backend over a real MCP
+// manager of the configured servers.
+func serveMCPOnly(t *testing.T, te *testEnv) {
+	t.Helper()
+	serveTestDaemon(t, te, func(_ context.Context, deps daemon.BackendDeps) (daemon.Backend, error) {
+		m, err := mcp.New(mcp.Options{Servers: deps.Config.Servers, HealthInterval: -1, Audit: deps.Core.Audit,
+			OAuth: mcp.OAuthOptions{Dir: deps.Core.Home.MCPOAuthDir()}})
+		if err != nil {
+			return nil, err
+		}
+		return mcpOnly{&runtime.Backend{Unavailable: daemon.Unavailable{Reason: "test"}, MCP: m}}, nil
+	})
 }
 
 // mcpOnly is the runtime's backend with an MCP manager and no agent

@@ -325,6 +325,14 @@ func firstServerEntry(merged map[string]*entry, prefix string) *entry {
 	return nil
 }
 
+// workspaceCredentials are the server fields a workspace cannot set, with
+// what setting one would do: a repository must not make Astrid present
+// the user's credentials to a server it names.
+var workspaceCredentials = map[string]string{
+	"servers.*.oauth.client_secret":    "set a client secret",
+	"servers.*.oauth.private_key_file": "name a private key",
+}
+
 // applyWorkspace merges the workspace layer into merged under the
 // tighten-only rules, reporting every attempt to loosen.
 func applyWorkspace(merged map[string]*entry, doc *layerDoc, errs *errorList) {
@@ -427,12 +435,8 @@ func applyWorkspaceServer(merged map[string]*entry, doc *layerDoc, name string, 
 			errs.add(w.file, w.pos, w.key, "servers added by the workspace layer are never trusted and never auto-started")
 			ok = false
 		}
-		if w.pattern == "servers.*.oauth.client_secret" && !isZero(w.val) {
-			errs.add(w.file, w.pos, w.key, "the workspace layer cannot set a client secret (only %s and user config can)", LayerSystem)
-			ok = false
-		}
-		if w.pattern == "servers.*.oauth.private_key_file" && !isZero(w.val) {
-			errs.add(w.file, w.pos, w.key, "the workspace layer cannot name a private key (only %s and user config can)", LayerSystem)
+		if what, credential := workspaceCredentials[w.pattern]; credential && !isZero(w.val) {
+			errs.add(w.file, w.pos, w.key, "the workspace layer cannot %s (only %s and user config can)", what, LayerSystem)
 			ok = false
 		}
 	}

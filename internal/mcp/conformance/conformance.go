@@ -8,9 +8,10 @@
 // The suite runs the command with the server's URL as the last argument,
 // the scenario's name in MCP_CONFORMANCE_SCENARIO and, for some
 // scenarios, a JSON context in MCP_CONFORMANCE_CONTEXT (a pre-registered
-// client_id with its client_secret or private_key_pem). For every scenario the client connects
-// over Streamable HTTP, initializes, lists the tools, calls each tool once
-// with arguments made from its input schema, and disconnects.
+// client_id with its client_secret or private_key_pem). For every scenario
+// the client connects over Streamable HTTP, initializes, lists the tools,
+// calls each tool once with arguments made from its input schema, and
+// disconnects.
 //
 // Servers that demand OAuth are authorized by the library's flow; this
 // client is its frontend: the suite's authorization endpoint redirects
